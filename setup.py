@@ -1,0 +1,42 @@
+"""rsvlm_jax: remote-sensing vision-language models in JAX (DRIS + MS-VLAM)."""
+import setuptools
+
+INSTALL_REQUIRES = [
+    "jax>=0.10,<0.11",
+    "flax>=0.12,<0.13",
+    "optax>=0.2.8",
+    "orbax-checkpoint>=0.12",
+    "tensorflow-datasets>=4.9.10",
+    "array-record>=0.8",
+    "grain>=0.2.18",
+    "ml-collections>=1.1",
+    "einops>=0.8",
+    "absl-py>=2.0",
+    "numpy>=2.0",
+    "pillow>=10",
+    "importlib_resources>=6",
+    "sentencepiece>=0.2",
+    "tensorboardX>=2.6",
+]
+EXTRAS = {
+    # pycocoevalcap is the independent reference for the captioning metrics;
+    # tensorflow-cpu is needed only by TFDS's own DatasetBuilderTestCase harness.
+    "test": ["pytest>=8", "pycocoevalcap==1.2", "tensorflow-cpu>=2.21,<2.22", "dill"],
+    "bench": ["matplotlib"],
+}
+
+setuptools.setup(
+    name="rsvlm_jax",
+    version="0.1.0",
+    description=__doc__,
+    python_requires=">=3.10",
+    packages=(setuptools.find_packages(include=["rsvlm_jax", "rsvlm_jax.*"])
+              + ["rsvlm_datasets"]
+              + ["rsvlm_datasets." + p for p in setuptools.find_packages("datasets")]),
+    # datasets/ installs as `rsvlm_datasets`, so it can never shadow HuggingFace `datasets`.
+    package_dir={"rsvlm_datasets": "datasets"},
+    include_package_data=True,
+    package_data={"rsvlm_datasets": ["*/*.bib", "*/*.md", "*/dummy_data/**/*", "*/*.txt"]},
+    install_requires=INSTALL_REQUIRES,
+    extras_require=EXTRAS,
+)
