@@ -1,0 +1,95 @@
+r"""Demo: a small RS vision-language model on the synthetic scene set, trained in minutes on a CPU.
+
+  python -m rsvlm_jax.main --config=configs/demo.py --workdir=/tmp/demo
+  python -m rsvlm_jax.main --config=configs/demo.py:steps=50,ckpt_every=10 --workdir=/tmp/x
+  python -m rsvlm_jax.main --config=configs/demo.py:runlocal=True --workdir=/tmp/smoke
+
+Args (`configs/demo.py:key=val,...`): steps, ckpt_every, batch, runlocal (smoke mode: tiny data and
+model, a few steps), dris (three resolution buckets at a 50% token budget instead of one), dataset,
+data_dir, variant (ViT, e.g. mu/8, Ti/16), res (fixed resolution when dris=False), seed, and the MS-VLAM
+weights global_w, local_w, object_w, caption_w.
+"""
+import os
+
+import ml_collections
+
+from rsvlm_jax import config as config_lib
+
+
+def get_config(arg=None):
+  arg = config_lib.parse_arg(
+      arg, steps=1200, ckpt_every=200, batch=64, runlocal=False, dris=False, res=96, seed=0,
+      dataset="synthetic_scenes/demo", data_dir=os.environ.get("RSVLM_DATA_DIR", "data"), variant="mu/8",
+      global_w=1.0, local_w=0.0, object_w=0.0, caption_w=1.0, budget=0.5, eval_every=0)
+  c = ml_collections.ConfigDict()
+  c.seed = arg.seed
+  c.total_steps = arg.steps
+  c.ckpt_every = arg.ckpt_every
+  c.eval_every = arg.eval_every
+  c.log_every = 1
+  c.progress_every = 25
+  c.compute_dtype = "float32"
+  c.fsdp = False
+  c.decoding = "greedy"
+  c.beam_size = 4
+
+  c.input = ml_collections.ConfigDict()
+  c.input.dataset = arg.dataset
+  c.input.data_dir = arg.data_dir
+  c.input.batch_size = arg.batch
+  c.input.vocab_size = 1000
+  c.input.text_len = 32
+  c.input.phrase_len = 8
+  c.input.max_phrases = 6
+  c.input.max_objects = 16
+  c.input.patch_size = int(arg.variant.split("/")[1])
+  c.input.resolutions = (64, 96, 128) if arg.dris else (arg.res,)
+  c.input.budget = arg.budget
+  c.input.score_size = 64
+  c.input.thresholds = ()
+  c.input.coarse_to_fine = ml_collections.ConfigDict({"num_tiles": 0, "tile_grid": 2, "tile_size": 64})
+  c.input.num_threads = 2
+  c.input.prefetch = 4
+  c.input.workers = 0
+  c.input.tokenizer_path = ""
+
+  c.model = ml_collections.ConfigDict()
+  c.model.embed_dim = 128
+  c.model.region_windows = 3
+  c.model.image = ml_collections.ConfigDict({"variant": arg.variant, "posemb_grid": (16, 16), "pool_type": "map",
+                                             "remat": False})
+  c.model.text = ml_collections.ConfigDict({"width": 128, "depth": 2, "num_heads": 4, "mlp_dim": 512,
+                                            "max_len": 32})
+  c.model.decoder = ml_collections.ConfigDict({"width": 128, "depth": 2, "num_heads": 4, "mlp_dim": 512,
+                                               "max_len": 32})
+
+  c.losses = ml_collections.ConfigDict({
+      "global_alignment": {"weight": arg.global_w, "kind": "softmax"},
+      "local_alignment": {"weight": arg.local_w, "mode": "max_sim"},
+      "object_alignment": {"weight": arg.object_w},
+      "captioning": {"weight": arg.caption_w},
+  })
+
+  c.optim = ml_collections.ConfigDict({"lr": 1e-3, "warmup_steps": 100, "weight_decay": 1e-4,
+                                       "grad_clip_norm": 1.0, "b1": 0.9, "b2": 0.98, "end_lr_factor": 0.01})
+
+  c.evals = ml_collections.ConfigDict({
+      "retrieval": {"split": "test", "batch_size": 64},
+      "captioning": {"split": "test", "batch_size": 64, "num_examples": 5},
+      "efficiency": {"split": "test", "batch_size": 64},
+  })
+  c.distributed = ml_collections.ConfigDict({"coordinator_address": "", "num_processes": 0, "process_id": -1})
+
+  c.runlocal = arg.runlocal
+  if arg.runlocal:  # Smoke mode: tiny data and model, a handful of steps.
+    if arg.dataset == "synthetic_scenes/demo":
+      c.input.dataset = "synthetic_scenes/tiny"
+    c.total_steps = min(arg.steps, 6)
+    c.ckpt_every = min(arg.ckpt_every, 3)
+    c.input.batch_size = 8
+    c.input.resolutions = (32, 48) if arg.dris else (32,)
+    c.input.vocab_size = 200
+    c.optim.warmup_steps = 2
+    for e in c.evals.values():
+      e.batch_size = 8
+  return c

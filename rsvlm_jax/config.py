@@ -1,0 +1,61 @@
+"""Config helpers: typed `key=value` args for `get_config(arg)` and training durations."""
+from __future__ import annotations
+
+import ast
+from typing import Any
+
+import ml_collections
+
+
+def parse_arg(arg: str | None, **defaults: Any) -> ml_collections.ConfigDict:
+  """Parses `"key=val,key2=val2"` into a ConfigDict typed like `defaults`.
+
+  Every key must appear in `defaults`; its value is converted to the type of the default
+  (bools accept true/false/1/0). An unknown key raises a ValueError naming it.
+  """
+  out = ml_collections.ConfigDict(dict(defaults))
+  if not arg:
+    return out
+  for item in arg.split(","):
+    if not item.strip():
+      continue
+    if "=" not in item:
+      raise ValueError(f"Config arg {item!r} is not of the form key=value (known keys: {sorted(defaults)})")
+    key, value = (s.strip() for s in item.split("=", 1))
+    if key not in defaults:
+      raise ValueError(f"Unknown config arg {key!r}; known keys: {sorted(defaults)}")
+    out[key] = _convert(key, value, defaults[key])
+  return out
+
+
+def _convert(key: str, value: str, default: Any) -> Any:
+  if isinstance(default, bool):
+    low = value.lower()
+    if low in ("true", "1", "yes"):
+      return True
+    if low in ("false", "0", "no"):
+      return False
+    raise ValueError(f"Config arg {key!r} expects a bool, got {value!r}")
+  if isinstance(default, int):
+    return int(value)
+  if isinstance(default, float):
+    return float(value)
+  if isinstance(default, (tuple, list)):
+    return type(default)(ast.literal_eval(value) if value.startswith(("(", "[")) else
+                         [type(default[0])(v) for v in value.split(";")] if default else value.split(";"))
+  return value
+
+
+def steps_from(total: int | None = None, *, epochs: float | None = None, examples: int | None = None,
+               dataset_size: int | None = None, batch_size: int = 1) -> int:
+  """Converts a duration given in steps, epochs or examples into a number of steps."""
+  given = [x is not None for x in (total, epochs, examples)]
+  if sum(given) != 1:
+    raise ValueError("Give exactly one of steps, epochs, examples")
+  if total is not None:
+    return int(total)
+  if examples is not None:
+    return max(1, int(examples) // batch_size)
+  if dataset_size is None:
+    raise ValueError("epochs needs dataset_size")
+  return max(1, int(epochs * dataset_size) // batch_size)

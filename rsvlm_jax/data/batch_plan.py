@@ -1,0 +1,72 @@
+"""Deterministic batch schedules that group examples by DRIS bucket.
+
+A plan maps a global step to (bucket, example indices). It is a pure function of (bucket ids, batch
+size, seed), so any step can be recomputed: resuming at step k is exact, and every process derives
+the same schedule and takes its own slice of each global batch.
+"""
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+from absl import logging
+
+
+class TrainPlan:
+  """Epoch-wise shuffled, bucket-homogeneous batches of `global_batch` examples (remainders dropped, counted)."""
+
+  def __init__(self, bucket_ids: np.ndarray, num_buckets: int, global_batch: int, seed: int):
+    self.bucket_ids = np.asarray(bucket_ids, np.int32)
+    self.num_buckets = num_buckets
+    self.global_batch = global_batch
+    self.seed = seed
+    counts = np.bincount(self.bucket_ids, minlength=num_buckets)
+    self.batches_per_epoch = int(sum(c // global_batch for c in counts))
+    self.dropped_per_epoch = int(sum(c % global_batch for c in counts))
+    if self.batches_per_epoch == 0:
+      raise ValueError(f"No bucket holds a full global batch of {global_batch} (bucket sizes {counts.tolist()}); "
+                       "lower input.batch_size or use fewer buckets")
+    logging.info("TrainPlan: %d batches/epoch, bucket sizes %s, %d examples/epoch dropped as bucket "
+                 "remainders (a different subset each epoch)", self.batches_per_epoch, counts.tolist(),
+                 self.dropped_per_epoch)
+
+  @functools.lru_cache(maxsize=2)
+  def epoch(self, epoch: int) -> tuple[tuple[int, np.ndarray], ...]:
+    rng = np.random.default_rng([self.seed, epoch])
+    perm = rng.permutation(len(self.bucket_ids))
+    batches = []
+    for b in range(self.num_buckets):
+      idx = perm[self.bucket_ids[perm] == b]
+      for i in range(len(idx) // self.global_batch):
+        batches.append((b, idx[i * self.global_batch:(i + 1) * self.global_batch]))
+    order = rng.permutation(len(batches))
+    return tuple(batches[i] for i in order)
+
+  def __call__(self, step: int) -> tuple[int, np.ndarray]:
+    """Global step -> (bucket, global example indices)."""
+    epoch, within = divmod(int(step), self.batches_per_epoch)
+    return self.epoch(epoch)[within]
+
+
+def eval_plan(bucket_ids: np.ndarray, num_buckets: int, global_batch: int) -> list[tuple[int, np.ndarray, np.ndarray]]:
+  """Every example exactly once: per bucket, in index order, last batch padded (index -1, mask False).
+
+  Returns [(bucket, indices [global_batch], mask [global_batch])]; the same on every process.
+  """
+  plan = []
+  for b in range(num_buckets):
+    idx = np.flatnonzero(np.asarray(bucket_ids) == b)
+    for i in range(0, len(idx), global_batch):
+      chunk = idx[i:i + global_batch]
+      pad = global_batch - len(chunk)
+      plan.append((b, np.concatenate([chunk, -np.ones(pad, np.int64)]),
+                   np.concatenate([np.ones(len(chunk), bool), np.zeros(pad, bool)])))
+  return plan
+
+
+def process_slice(indices: np.ndarray, process_index: int, process_count: int) -> np.ndarray:
+  """This process's contiguous share of a global batch."""
+  if len(indices) % process_count:
+    raise ValueError(f"Global batch {len(indices)} is not divisible by {process_count} processes")
+  n = len(indices) // process_count
+  return indices[process_index * n:(process_index + 1) * n]

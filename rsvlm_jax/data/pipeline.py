@@ -1,0 +1,211 @@
+"""grain input pipeline: TFDS source -> transforms -> DRIS bucket -> batches grouped by bucket.
+
+`InputPipeline(config.input, ...)` owns the data sources, the tokenizer and the DRIS bucketing of a
+run. `train_iterator(start_step)` yields process-local batches (a dict of numpy arrays plus
+"_bucket"); its grain state is checkpointed with the model. `eval_batches(split)` yields every
+example exactly once, padded with a mask, the same number of batches on every process.
+"""
+from __future__ import annotations
+
+import json
+import os
+from typing import Any, Iterator
+
+import grain
+import jax
+import ml_collections
+import numpy as np
+from absl import logging
+
+from rsvlm_jax import dris
+from rsvlm_jax.data import batch_plan
+from rsvlm_jax.data import sources
+from rsvlm_jax.data import tokenizer as tokenizer_lib
+from rsvlm_jax.data import transforms as T
+
+
+def _bucket_set(cfg) -> dris.BucketSet:
+  return dris.BucketSet(tuple(int(r) for r in cfg.resolutions), int(cfg.patch_size))
+
+
+class _LoadBatch(grain.transforms.Map):
+  """step -> process-local batch of the bucket the plan assigns to that step."""
+
+  def __init__(self, pipeline: "InputPipeline", plan: batch_plan.TrainPlan):
+    self._pipeline = pipeline
+    self._plan = plan
+
+  def map(self, step):
+    bucket, indices = self._plan(step)
+    local = batch_plan.process_slice(indices, jax.process_index(), jax.process_count())
+    batch = self._pipeline.load_examples("train", local, bucket, seed=(self._plan.seed, int(step)), train=True)
+    batch["_step"] = np.int64(step)
+    return batch
+
+
+class InputPipeline:
+  """Data for one run: sources, tokenizer, DRIS thresholds, and train/eval iterators."""
+
+  def __init__(self, cfg: ml_collections.ConfigDict, workdir: str, *, need_phrases: bool = False,
+               need_objects: bool = False, seed: int = 0):
+    self.cfg = cfg
+    self.workdir = workdir
+    self.seed = seed
+    self.buckets = _bucket_set(cfg)
+    self._sources: dict[str, Any] = {}
+    self._source_info = None
+    self.tokenizer = self._tokenizer()
+    self.thresholds = self._thresholds()
+    self._bucket_ids: dict[str, np.ndarray] = {}
+    self.need_phrases = need_phrases
+    self.need_objects = need_objects and self.class_names is not None
+    if need_objects and not self.need_objects:
+      logging.warning("Object-level targets requested but %s has no 'objects' feature; the object loss "
+                      "sees no objects (see losses/alignment.py for the no-box fallback)", cfg.dataset)
+
+  # -- sources ---------------------------------------------------------------------------------
+  def source(self, split: str):
+    if split not in self._sources:
+      name = self.cfg.get(f"{split}_split", split)
+      self._sources[split], self._source_info = sources.open_source(self.cfg.dataset, name, self.cfg.data_dir)
+    return self._sources[split]
+
+  @property
+  def class_names(self):
+    self.source("train")
+    feats = self._source_info.features
+    if "objects" not in feats:
+      return None
+    return list(feats["objects"]["label"].names)
+
+  def record(self, split: str, index: int) -> dict[str, Any]:
+    try:
+      return self.source(split)[int(index)]
+    except Exception as e:  # pylint: disable=broad-except
+      raise RuntimeError(f"Cannot read record {index} of {self.cfg.dataset} split {split!r} under "
+                         f"{self.cfg.data_dir}: {e}") from e
+
+  # -- tokenizer and DRIS state (saved next to the run, reused on restart) ------------------------
+  def _tokenizer(self) -> tokenizer_lib.Tokenizer:
+    if self.cfg.get("tokenizer_path"):
+      return tokenizer_lib.load(self.cfg.tokenizer_path)
+    src = self.source("train")
+    limit = min(len(src), self.cfg.get("tokenizer_examples", 20000))
+
+    def captions():
+      for i in range(limit):
+        yield from sources.as_text_list(self.record("train", i)["captions"])
+
+    return tokenizer_lib.load_or_train(os.path.join(self.workdir, "tokenizer.model"), captions,
+                                       self.cfg.vocab_size)
+
+  def scores(self, split: str) -> np.ndarray:
+    """DRIS complexity score of every record of `split` (cached in the workdir)."""
+    path = os.path.join(self.workdir, "dris", f"scores_{split}.npy")
+    if os.path.exists(path):
+      return np.load(path)
+    src = self.source(split)
+    out = np.array([dris.score_image(self.record(split, i)["image"], self.cfg.score_size)[0]
+                    for i in range(len(src))], np.float32)
+    if jax.process_index() == 0:
+      os.makedirs(os.path.dirname(path), exist_ok=True)
+      np.save(path + ".tmp.npy", out)
+      os.replace(path + ".tmp.npy", path)
+    return out
+
+  def _thresholds(self) -> np.ndarray:
+    if self.buckets.num_buckets == 1:
+      return np.zeros((0,), np.float32)
+    if self.cfg.get("thresholds"):
+      return np.asarray(self.cfg.thresholds, np.float32)
+    path = os.path.join(self.workdir, "dris", "thresholds.json")
+    if os.path.exists(path):
+      with open(path) as f:
+        return np.asarray(json.load(f)["thresholds"], np.float32)
+    th = dris.calibrate_thresholds(self.scores("train"), self.buckets, self.cfg.budget)
+    if jax.process_index() == 0:
+      os.makedirs(os.path.dirname(path), exist_ok=True)
+      with open(path, "w") as f:
+        json.dump({"thresholds": th.tolist(), "budget": self.cfg.budget,
+                   "resolutions": list(self.buckets.resolutions)}, f)
+    return th
+
+  def bucket_ids(self, split: str) -> np.ndarray:
+    if split not in self._bucket_ids:
+      if self.buckets.num_buckets == 1:
+        self._bucket_ids[split] = np.zeros((len(self.source(split)),), np.int32)
+      else:
+        self._bucket_ids[split] = dris.choose_bucket(self.scores(split), self.thresholds).astype(np.int32)
+    return self._bucket_ids[split]
+
+  def bucket_report(self, split: str) -> dict[str, Any]:
+    ids = self.bucket_ids(split)
+    return {"resolutions": list(self.buckets.resolutions),
+            "tokens_per_bucket": list(self.buckets.tokens),
+            "histogram": dris.bucket_histogram(ids, self.buckets.num_buckets),
+            "tokens_per_image": float(dris.mean_tokens(ids, self.buckets))}
+
+  # -- examples -----------------------------------------------------------------------------------
+  def transforms(self, bucket: int, train: bool):
+    res = self.buckets.resolutions[bucket]
+    ts = [T.ResizeImage(res)]
+    c2f = self.cfg.get("coarse_to_fine")
+    if c2f and c2f.num_tiles > 0:
+      ts.append(T.CoarseToFineTiles(c2f.num_tiles, c2f.tile_grid, c2f.tile_size))
+    ts.append(T.TokenizeCaption(self.tokenizer, self.cfg.text_len, pick_first=not train))
+    if self.need_phrases:
+      ts.append(T.PhraseTokens(self.tokenizer, self.cfg.max_phrases, self.cfg.phrase_len))
+    if self.need_objects:
+      ts.append(T.ObjectTargets(self.tokenizer, self.class_names, self.cfg.max_objects, self.cfg.phrase_len))
+    return ts
+
+  def load_examples(self, split: str, indices, bucket: int, *, seed, train: bool) -> dict[str, np.ndarray]:
+    ts = self.transforms(bucket, train)
+    exs = []
+    for i in indices:
+      rng = np.random.default_rng([self.seed, *np.atleast_1d(seed).tolist(), int(i)])
+      try:
+        exs.append(T.apply_all(ts, self.record(split, max(int(i), 0)), rng))
+      except RuntimeError:
+        raise
+      except Exception as e:  # pylint: disable=broad-except
+        raise RuntimeError(f"Failed to process record {int(i)} of {self.cfg.dataset} split {split!r}: {e}") from e
+    batch = {k: np.stack([e[k] for e in exs]) for k in exs[0]}
+    batch["_bucket"] = np.int32(bucket)
+    return batch
+
+  # -- iterators ----------------------------------------------------------------------------------
+  def train_plan(self) -> batch_plan.TrainPlan:
+    return batch_plan.TrainPlan(self.bucket_ids("train"), self.buckets.num_buckets, self.cfg.batch_size,
+                                self.seed)
+
+  def train_dataset(self, num_steps: int) -> grain.IterDataset:
+    """grain dataset over steps [0, num_steps); its iterator state is what the checkpoint stores."""
+    plan = self.train_plan()
+    ds = grain.MapDataset.range(num_steps).map(_LoadBatch(self, plan))
+    read = grain.ReadOptions(num_threads=self.cfg.get("num_threads", 2),
+                             prefetch_buffer_size=self.cfg.get("prefetch", 4))
+    ids = ds.to_iter_dataset(read)
+    if self.cfg.get("workers", 0) > 0:
+      ids = ids.mp_prefetch(grain.MultiprocessingOptions(num_workers=self.cfg.workers))
+    return ids
+
+  def eval_batches(self, split: str, global_batch: int) -> Iterator[dict[str, np.ndarray]]:
+    """Process-local padded batches covering `split` once; "_index" (-1 = padding) and "_mask"."""
+    plan = batch_plan.eval_plan(self.bucket_ids(split), self.buckets.num_buckets, global_batch)
+    for bucket, indices, mask in plan:
+      local = batch_plan.process_slice(indices, jax.process_index(), jax.process_count())
+      local_mask = batch_plan.process_slice(mask, jax.process_index(), jax.process_count())
+      batch = self.load_examples(split, local, bucket, seed=(0,), train=False)
+      batch["_index"] = local.astype(np.int64)
+      batch["_mask"] = local_mask
+      yield batch
+
+  def references(self, split: str) -> list[tuple[str, list[str]]]:
+    """(image_id, captions) of every record of `split`, in index order."""
+    src = self.source(split)
+    out = []
+    for i in range(len(src)):
+      rec = self.record(split, i)
+      out.append((sources.as_text(rec.get("image_id", str(i))), sources.as_text_list(rec["captions"])))
+    return out

@@ -1,0 +1,95 @@
+"""SentencePiece tokenizer: trained offline on the training captions, or loaded from a .model file.
+
+Ids: 0 = pad, 1 = unk, 2 = bos, 3 = eos. `encode` appends EOS and pads/truncates to a fixed length.
+"""
+from __future__ import annotations
+
+import io
+import os
+from typing import Iterable, Sequence
+
+import numpy as np
+import sentencepiece as spm
+from absl import logging
+
+PAD_ID, UNK_ID, BOS_ID, EOS_ID = 0, 1, 2, 3
+
+
+class Tokenizer:
+  """A thin, picklable wrapper around a SentencePiece model (serialized proto)."""
+
+  def __init__(self, model_proto: bytes):
+    self._proto = model_proto
+    self._sp = spm.SentencePieceProcessor(model_proto=model_proto)
+
+  def __getstate__(self):
+    return {"proto": self._proto}
+
+  def __setstate__(self, state):
+    self.__init__(state["proto"])
+
+  @property
+  def vocab_size(self) -> int:
+    return self._sp.get_piece_size()
+
+  def encode(self, text: str, max_len: int) -> np.ndarray:
+    """Text -> int32 [max_len]: pieces + EOS, truncated (EOS kept) and zero-padded."""
+    ids = self._sp.encode(normalize_text(text))[:max_len - 1] + [EOS_ID]
+    out = np.zeros((max_len,), np.int32)
+    out[:len(ids)] = ids
+    return out
+
+  def encode_batch(self, texts: Sequence[str], max_len: int) -> np.ndarray:
+    return np.stack([self.encode(t, max_len) for t in texts]) if texts else np.zeros((0, max_len), np.int32)
+
+  def decode(self, ids: Iterable[int]) -> str:
+    """Ids -> text, stopping at the first EOS and ignoring padding/BOS."""
+    keep = []
+    for i in ids:
+      i = int(i)
+      if i == EOS_ID:
+        break
+      if i > EOS_ID:
+        keep.append(i)
+    return self._sp.decode(keep)
+
+
+def normalize_text(text: str) -> str:
+  return " ".join(text.lower().strip().split())
+
+
+def train_tokenizer(captions: Iterable[str], vocab_size: int) -> Tokenizer:
+  """Trains a unigram SentencePiece model on `captions` (vocab may end up smaller on tiny corpora)."""
+  sentences = [normalize_text(c) for c in captions if c and c.strip()]
+  if not sentences:
+    raise ValueError("Cannot train a tokenizer: no non-empty training captions")
+  model = io.BytesIO()
+  spm.SentencePieceTrainer.train(
+      sentence_iterator=iter(sentences), model_writer=model, vocab_size=vocab_size,
+      model_type="unigram", character_coverage=1.0, hard_vocab_limit=False,
+      pad_id=PAD_ID, unk_id=UNK_ID, bos_id=BOS_ID, eos_id=EOS_ID, num_threads=1,
+      minloglevel=2)
+  return Tokenizer(model.getvalue())
+
+
+def load_or_train(path: str, captions_fn, vocab_size: int) -> Tokenizer:
+  """Loads `path` if it exists, else trains on `captions_fn()` and saves to `path` (reused on restart)."""
+  if os.path.exists(path):
+    with open(path, "rb") as f:
+      return Tokenizer(f.read())
+  tok = train_tokenizer(captions_fn(), vocab_size)
+  os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+  tmp = path + ".tmp"
+  with open(tmp, "wb") as f:
+    f.write(tok._proto)  # pylint: disable=protected-access
+  os.replace(tmp, path)
+  logging.info("Trained SentencePiece tokenizer (vocab %d) -> %s", tok.vocab_size, path)
+  return tok
+
+
+def load(path: str) -> Tokenizer:
+  """Loads a SentencePiece .model file; error names the path."""
+  if not os.path.exists(path):
+    raise FileNotFoundError(f"Tokenizer model not found: {path}")
+  with open(path, "rb") as f:
+    return Tokenizer(f.read())

@@ -1,0 +1,136 @@
+"""Evaluator registry: `get(name)(pipeline, predictor, **cfg).run(params) -> metrics dict`.
+
+Every evaluator walks the split through `pipeline.eval_batches`, which pads the last batch of each
+bucket with a mask, so all processes run the same number of steps.
+"""
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import numpy as np
+
+from rsvlm_jax.evaluate import caption_metrics
+from rsvlm_jax.evaluate import retrieval
+
+_EVALUATORS: dict[str, type] = {}
+
+
+def register(name: str):
+  def wrap(cls):
+    _EVALUATORS[name] = cls
+    return cls
+  return wrap
+
+
+def get(name: str):
+  if name not in _EVALUATORS:
+    raise KeyError(f"Unknown evaluator {name!r} (config key evals.{name}); registered: {sorted(_EVALUATORS)}")
+  return _EVALUATORS[name]
+
+
+def _image_shapes(batch) -> tuple:
+  return tuple((k, tuple(batch[k].shape)) for k in ("image", "tiles", "tile_boxes") if k in batch)
+
+
+@register("retrieval")
+class RetrievalEvaluator:
+  """R@1/5/10 image->text and text->image (all captions of each image) and mR, in percent."""
+
+  def __init__(self, pipeline, predictor, *, split: str = "test", batch_size: int = 64, ties: str = "pessimistic"):
+    self.pipeline, self.predictor = pipeline, predictor
+    self.split, self.batch_size, self.ties = split, batch_size, ties
+
+  def run(self, params) -> dict[str, Any]:
+    t0 = time.time()
+    n = len(self.pipeline.source(self.split))
+    zimg = np.zeros((n, 0), np.float32)
+    for batch in self.pipeline.eval_batches(self.split, self.batch_size):
+      z = self.predictor.encode_images(params, batch)
+      idx = _gather_index(batch, self.pipeline)
+      if zimg.shape[1] == 0:
+        zimg = np.zeros((n, z.shape[1]), np.float32)
+      zimg[idx[idx >= 0]] = z[idx >= 0]
+    enc_s = time.time() - t0
+    refs = self.pipeline.references(self.split)
+    texts = [c for _, caps in refs for c in caps]
+    owner = np.array([i for i, (_, caps) in enumerate(refs) for _ in caps])
+    tokens = self.pipeline.tokenizer.encode_batch(texts, self.pipeline.cfg.text_len)
+    ztxt = []
+    for start in range(0, len(tokens), self.batch_size):
+      chunk = tokens[start:start + self.batch_size]
+      pad = self.batch_size - len(chunk)
+      chunk = np.concatenate([chunk, np.zeros((pad, chunk.shape[1]), chunk.dtype)])
+      ztxt.append(self.predictor.encode_texts(params, _local_rows(chunk))[:self.batch_size - pad])
+    ztxt = np.concatenate(ztxt)
+    out = retrieval.retrieval_metrics(zimg @ ztxt.T, owner, ties=self.ties)
+    out["eval_images_per_s"] = n / max(enc_s, 1e-9)
+    return out
+
+
+@register("captioning")
+class CaptioningEvaluator:
+  """Decodes a caption per image (greedy or beam) and scores BLEU/ROUGE-L/CIDEr-D vs all references."""
+
+  def __init__(self, pipeline, predictor, *, split: str = "test", batch_size: int = 64, num_examples: int = 5,
+               max_images: int | None = None):
+    self.pipeline, self.predictor = pipeline, predictor
+    self.split, self.batch_size, self.num_examples, self.max_images = split, batch_size, num_examples, max_images
+
+  def run(self, params) -> dict[str, Any]:
+    refs = self.pipeline.references(self.split)
+    preds: dict[int, str] = {}
+    for batch in self.pipeline.eval_batches(self.split, self.batch_size):
+      tokens = self.predictor.caption(params, batch)
+      idx = _gather_index(batch, self.pipeline)
+      for i, row in zip(idx, tokens):
+        if i >= 0:
+          preds[int(i)] = self.pipeline.tokenizer.decode(row)
+    ids = sorted(preds)
+    if self.max_images:
+      ids = ids[:self.max_images]
+    ref_map = {refs[i][0]: refs[i][1] for i in ids}
+    pred_map = {refs[i][0]: preds[i] for i in ids}
+    scores = caption_metrics.caption_metrics(ref_map, pred_map)
+    scores["examples"] = [{"image_id": refs[i][0], "prediction": preds[i], "references": refs[i][1]}
+                          for i in ids[:self.num_examples]]
+    return scores
+
+
+@register("efficiency")
+class EfficiencyEvaluator:
+  """Tokens per image, image-encoder GFLOPs per image (XLA cost analysis) and the DRIS bucket histogram."""
+
+  def __init__(self, pipeline, predictor, *, split: str = "test", batch_size: int = 64):
+    self.pipeline, self.predictor, self.split, self.batch_size = pipeline, predictor, split, batch_size
+
+  def run(self, params) -> dict[str, Any]:
+    self.predictor.set_abstract_params(params)
+    report = self.pipeline.bucket_report(self.split)
+    gflops = []
+    for b in range(self.pipeline.buckets.num_buckets):
+      ex = self.pipeline.load_examples(self.split, [0], b, seed=(0,), train=False)
+      shapes = tuple((k, (self.batch_size,) + v.shape[1:]) for k, v in ex.items()
+                     if k in ("image", "tiles", "tile_boxes"))
+      gflops.append(self.predictor.encoder_gflops(shapes))
+    hist = np.asarray(report["histogram"], np.float64)
+    report["encoder_gflops_per_bucket"] = gflops
+    report["encoder_gflops_per_image"] = float((hist * np.asarray(gflops)).sum() / max(hist.sum(), 1))
+    return report
+
+
+def _gather_index(batch, pipeline) -> np.ndarray:
+  """Global example indices of a (process-local) eval batch, in the order of the gathered outputs."""
+  from jax.experimental import multihost_utils  # pylint: disable=g-import-not-at-top
+  import jax  # pylint: disable=g-import-not-at-top
+  del pipeline
+  if jax.process_count() == 1:
+    return batch["_index"]
+  return np.asarray(multihost_utils.process_allgather(batch["_index"], tiled=True))
+
+
+def _local_rows(rows: np.ndarray) -> np.ndarray:
+  """This process's contiguous share of a global array of rows (texts are split like images)."""
+  import jax  # pylint: disable=g-import-not-at-top
+  n = len(rows) // jax.process_count()
+  return rows[jax.process_index() * n:(jax.process_index() + 1) * n]

@@ -1,0 +1,57 @@
+"""Final evaluation report: WORKDIR/metrics.json and a console table."""
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+import jax
+
+RETRIEVAL_KEYS = ("i2t_R@1", "i2t_R@5", "i2t_R@10", "t2i_R@1", "t2i_R@5", "t2i_R@10", "mR")
+CAPTION_KEYS = ("BLEU-1", "BLEU-2", "BLEU-3", "BLEU-4", "ROUGE-L", "CIDEr-D", "METEOR")
+
+
+def build(results: dict[str, Any], num_test_images: int, step: int) -> dict[str, Any]:
+  """Shapes evaluator results into the metrics.json contract (CIDEr-D on pycocoevalcap's x1 scale)."""
+  out: dict[str, Any] = {"step": int(step), "num_test_images": int(num_test_images)}
+  if "retrieval" in results:
+    out["retrieval"] = {k: float(v) for k, v in results["retrieval"].items() if k in RETRIEVAL_KEYS}
+    out["retrieval"]["eval_images_per_s"] = results["retrieval"].get("eval_images_per_s")
+  if "captioning" in results:
+    cap = results["captioning"]
+    out["captioning"] = {k: float(cap[k]) for k in CAPTION_KEYS if k in cap}
+    out["captioning"]["CIDEr-D_x100"] = 100.0 * out["captioning"]["CIDEr-D"]
+    out["examples"] = cap.get("examples", [])
+  if "efficiency" in results:
+    out["efficiency"] = results["efficiency"]
+  return out
+
+
+def write(workdir: str, metrics: dict[str, Any]) -> str:
+  path = os.path.join(workdir, "metrics.json")
+  if jax.process_index() == 0:
+    with open(path + ".tmp", "w") as f:
+      json.dump(metrics, f, indent=2)
+    os.replace(path + ".tmp", path)
+  return path
+
+
+def table(metrics: dict[str, Any]) -> str:
+  """A small plain-text table of the headline numbers."""
+  rows = [("test images", f"{metrics.get('num_test_images')}")]
+  for k, v in metrics.get("retrieval", {}).items():
+    if k in RETRIEVAL_KEYS:
+      rows.append((f"retrieval {k} (%)", f"{v:.2f}"))
+  for k, v in metrics.get("captioning", {}).items():
+    rows.append((f"captioning {k}", f"{v:.4f}"))
+  eff = metrics.get("efficiency", {})
+  if eff:
+    rows.append(("tokens / image", f"{eff['tokens_per_image']:.1f}"))
+    rows.append(("encoder GFLOPs / image", f"{eff['encoder_gflops_per_image']:.3f}"))
+    rows.append(("bucket histogram", " ".join(f"{r}px:{n}" for r, n in zip(eff["resolutions"], eff["histogram"]))))
+  width = max(len(r[0]) for r in rows)
+  lines = [f"{'metric'.ljust(width)} | value", f"{'-' * width}-+-{'-' * 12}"]
+  lines += [f"{k.ljust(width)} | {v}" for k, v in rows]
+  for ex in metrics.get("examples", [])[:3]:
+    lines.append(f"\n[{ex['image_id']}] prediction: {ex['prediction']}\n    reference: {ex['references'][0]}")
+  return "\n".join(lines)

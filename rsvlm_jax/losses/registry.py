@@ -1,0 +1,70 @@
+"""Loss registry: each loss is `fn(out, batch, ctx, **kwargs) -> (scalar, metrics)`, chosen by name.
+
+`config.losses` maps registered names to their kwargs plus a `weight`; a weight of 0 switches the
+term off (it is then not computed at all). The total is the weighted sum.
+"""
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Callable
+
+import jax
+import jax.numpy as jnp
+
+LossFn = Callable[..., tuple[jax.Array, dict[str, jax.Array]]]
+_LOSSES: dict[str, LossFn] = {}
+
+
+@dataclasses.dataclass(frozen=True)
+class LossContext:
+  """What a loss may need beyond model outputs and the batch: the device mesh for collectives."""
+  mesh: Any = None
+  axis_name: str = "data"
+
+
+def register(name: str):
+  def wrap(fn: LossFn) -> LossFn:
+    if name in _LOSSES:
+      raise ValueError(f"Loss {name!r} registered twice")
+    _LOSSES[name] = fn
+    return fn
+  return wrap
+
+
+def get(name: str) -> LossFn:
+  _import_builtin()
+  if name not in _LOSSES:
+    raise KeyError(f"Unknown loss {name!r} (config key losses.{name}); registered: {sorted(_LOSSES)}")
+  return _LOSSES[name]
+
+
+def active(losses_cfg) -> dict[str, dict[str, Any]]:
+  """{name: kwargs} of the terms with a non-zero weight (validating every name)."""
+  out = {}
+  for name, cfg in dict(losses_cfg).items():
+    cfg = dict(cfg)
+    get(name)
+    if float(cfg.get("weight", 1.0)) != 0.0:
+      out[name] = cfg
+  if not out:
+    raise ValueError("config.losses switches every loss off")
+  return out
+
+
+def total_loss(out, batch, losses_cfg, ctx: LossContext):
+  """Weighted sum of the active losses; metrics hold every term as `loss/<name>`."""
+  total = jnp.zeros((), jnp.float32)
+  metrics = {}
+  for name, kwargs in active(losses_cfg).items():
+    kwargs = dict(kwargs)
+    weight = float(kwargs.pop("weight", 1.0))
+    value, m = get(name)(out, batch, ctx, **kwargs)
+    total = total + weight * value
+    metrics[f"loss/{name}"] = value
+    metrics.update({f"{name}/{k}": v for k, v in m.items()})
+  return total, metrics
+
+
+def _import_builtin():
+  # Importing the modules registers their losses.
+  from rsvlm_jax.losses import captioning, msvlam  # pylint: disable=g-import-not-at-top,unused-import

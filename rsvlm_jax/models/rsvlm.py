@@ -1,0 +1,107 @@
+"""Composite RS vision-language model: image tower + text tower + caption decoder.
+
+`Model.__call__(batch) -> (out["zimg"], out)`; the out dict carries every quantity a loss may read
+(global embeddings, temperature/bias, caption logits, region/phrase and object embeddings), each
+computed only when the batch holds its inputs, so new losses plug in without changing the model.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import ml_collections
+
+from rsvlm_jax.models import region_pool
+from rsvlm_jax.models import text as text_lib
+from rsvlm_jax.models import vit
+
+BOS_ID = 2
+
+
+def l2_normalize(x, axis=-1, eps=1e-6):
+  return x / jnp.sqrt(jnp.sum(jnp.square(x), axis=axis, keepdims=True) + eps)
+
+
+def shift_right(tokens, bos_id: int = BOS_ID):
+  """Decoder inputs for teacher forcing: [BOS, t0, ..., t_{L-2}]."""
+  bos = jnp.full(tokens.shape[:-1] + (1,), bos_id, tokens.dtype)
+  return jnp.concatenate([bos, tokens[..., :-1]], axis=-1)
+
+
+class Model(nn.Module):
+  """Two towers with a shared embedding space plus an optional caption decoder."""
+  vocab_size: int
+  image: ml_collections.ConfigDict | dict
+  text: ml_collections.ConfigDict | dict
+  decoder: ml_collections.ConfigDict | dict | None = None
+  embed_dim: int = 128
+  region_windows: int = 3
+  temperature_init: float = 10.0
+  bias_init: float = -10.0
+  dtype: Any = jnp.float32
+
+  def setup(self):
+    self.image_tower = vit.ViT(**dict(self.image), dtype=self.dtype, name="img")
+    self.text_tower = text_lib.TextEncoder(self.vocab_size, **dict(self.text), dtype=self.dtype, name="txt")
+    self.img_proj = nn.Dense(self.embed_dim, name="img_proj")
+    self.img_token_proj = nn.Dense(self.embed_dim, name="img_token_proj")
+    self.txt_proj = nn.Dense(self.embed_dim, name="txt_proj")
+    if self.decoder is not None:
+      self.caption_decoder = text_lib.CaptionDecoder(self.vocab_size, **dict(self.decoder), dtype=self.dtype,
+                                                     name="dec")
+    self.logit_scale = self.param("logit_scale", nn.initializers.constant(jnp.log(self.temperature_init)), ())
+    self.logit_bias = self.param("logit_bias", nn.initializers.constant(self.bias_init), ())
+
+  def encode_image(self, image, tiles=None, tile_boxes=None, *, train=False):
+    """-> (zimg [B,E] normalized, tower out dict)."""
+    pooled, out = self.image_tower(image, tiles, tile_boxes, train=train)
+    return l2_normalize(self.img_proj(pooled).astype(jnp.float32)), out
+
+  def encode_text(self, tokens, *, train=False):
+    """Any leading shape: tokens [..., L] -> normalized embeddings [..., E]."""
+    lead = tokens.shape[:-1]
+    pooled, _ = self.text_tower(tokens.reshape(-1, tokens.shape[-1]), train=train)
+    z = l2_normalize(self.txt_proj(pooled).astype(jnp.float32))
+    return z.reshape(lead + (z.shape[-1],))
+
+  def decode_logits(self, image_tokens, inputs, *, decode=False):
+    """Caption decoder logits given image tokens (for teacher forcing or cached decoding)."""
+    return self.caption_decoder(image_tokens, inputs, decode=decode)
+
+  def __call__(self, batch, *, train: bool = False):
+    out = {"logit_scale": self.logit_scale, "logit_bias": self.logit_bias}
+    zimg, img_out = self.encode_image(batch["image"], batch.get("tiles"), batch.get("tile_boxes"), train=train)
+    out["zimg"] = zimg
+    out["img/tokens"] = img_out["tokens"]
+    h, w = img_out["grid"]
+    global_tokens = img_out["tokens"][:, :h * w]
+    if "text" in batch:
+      out["ztxt"] = self.encode_text(batch["text"], train=train)
+      if self.decoder is not None:
+        out["caption_logits"] = self.decode_logits(img_out["tokens"], shift_right(batch["text"]))
+    if "phrases" in batch:
+      regions = region_pool.window_pool(global_tokens, (h, w), self.region_windows)
+      out["region_emb"] = l2_normalize(self.img_token_proj(regions).astype(jnp.float32))
+      out["region_mask"] = jnp.ones(out["region_emb"].shape[:2], bool)
+      out["phrase_emb"] = self.encode_text(batch["phrases"], train=train)
+      out["phrase_mask"] = batch["phrases"][..., 0] != 0
+    if "obj_boxes" in batch:
+      pooled = region_pool.box_pool(global_tokens, (h, w), batch["obj_boxes"], batch["obj_mask"])
+      out["object_emb"] = l2_normalize(self.img_token_proj(pooled).astype(jnp.float32))
+      out["object_text_emb"] = self.encode_text(batch["obj_names"], train=train)
+    return zimg, out
+
+
+def make_model(config: ml_collections.ConfigDict, vocab_size: int) -> Model:
+  """Builds the model described by `config.model` (see configs/demo.py)."""
+  m = config.model
+  dtype = {"float32": jnp.float32, "bfloat16": jnp.bfloat16}[config.get("compute_dtype", "float32")]
+  return Model(vocab_size=vocab_size, image=m.image.to_dict(), text=m.text.to_dict(),
+               decoder=m.decoder.to_dict() if m.get("decoder") else None, embed_dim=m.embed_dim,
+               region_windows=m.get("region_windows", 3), dtype=dtype)
+
+
+def count_params(params) -> int:
+  return sum(x.size for x in jax.tree.leaves(params))

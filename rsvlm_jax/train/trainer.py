@@ -1,0 +1,233 @@
+"""The one trainer: sharded init, jit'd donated train step per bucket, checkpoints, evals, metrics.
+
+Losses, evaluators and models are chosen by name in the config; DRIS buckets arrive as batches of
+different static shapes, each compiled once (compilations are counted and logged).
+"""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+from typing import Any
+
+import flax
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+import optax
+from absl import logging
+
+from rsvlm_jax.data import pipeline as pipeline_lib
+from rsvlm_jax.evaluate import evaluators as evaluators_lib
+from rsvlm_jax.evaluate import predictor as predictor_lib
+from rsvlm_jax.losses import registry as loss_registry
+from rsvlm_jax.models import rsvlm
+from rsvlm_jax.train import checkpoint as checkpoint_lib
+from rsvlm_jax.train import compile_counter
+from rsvlm_jax.train import mesh as mesh_lib
+from rsvlm_jax.train import metric_writer
+from rsvlm_jax.train import optimizer as optimizer_lib
+from rsvlm_jax.train import run_record
+
+
+@flax.struct.dataclass
+class TrainState:
+  step: jax.Array
+  params: Any
+  opt_state: Any
+
+
+class NonFiniteLossError(RuntimeError):
+  pass
+
+
+class _Preemption:
+  """Turns SIGTERM into a flag checked between steps (save a checkpoint, exit cleanly)."""
+
+  def __init__(self):
+    self.requested = False
+    try:
+      signal.signal(signal.SIGTERM, self._handle)
+    except ValueError:  # Not in the main thread (e.g. some test runners).
+      pass
+
+  def _handle(self, signum, frame):
+    del signum, frame
+    self.requested = True
+
+
+def _dummy_batch(pipe: pipeline_lib.InputPipeline, batch_size: int) -> dict[str, np.ndarray]:
+  ex = pipe.load_examples("train", [0], 0, seed=(0,), train=True)
+  return {k: np.zeros((batch_size,) + v.shape[1:], v.dtype) for k, v in ex.items() if not k.startswith("_")}
+
+
+class Trainer:
+  """Builds everything a run needs from `config` and runs `train()` / `evaluate()`."""
+
+  def __init__(self, config: ml_collections.ConfigDict, workdir: str):
+    self.config, self.workdir = config, workdir
+    run_record.write(workdir, config)
+    self.mesh = mesh_lib.make_mesh()
+    self.active_losses = loss_registry.active(config.losses)
+    self.pipe = pipeline_lib.InputPipeline(
+        config.input, workdir, seed=config.seed,
+        need_phrases="local_alignment" in self.active_losses,
+        need_objects="object_alignment" in self.active_losses)
+    self.model = rsvlm.make_model(config, self.pipe.tokenizer.vocab_size)
+    self.total_steps = int(config.total_steps)
+    self.tx = optimizer_lib.make_optimizer(config.optim, self.total_steps)
+    self.schedule = optimizer_lib.lr_schedule(config.optim, self.total_steps)
+    self.tracker = compile_counter.Tracker()
+    self.ckpt = checkpoint_lib.Checkpointer(os.path.join(workdir, "checkpoints"),
+                                            max_to_keep=config.get("keep_checkpoints", 3),
+                                            async_save=config.get("async_checkpoint", True))
+    self._init_state()
+    self.predictor = predictor_lib.Predictor(
+        self.model, self.mesh, max_len=config.input.text_len, decoding=config.get("decoding", "greedy"),
+        beam_size=config.get("beam_size", 4), tracker=self.tracker)
+
+  # -- state -------------------------------------------------------------------------------------
+  def _init_state(self):
+    cfg = self.config
+    dummy = _dummy_batch(self.pipe, cfg.input.batch_size)
+
+    def init(rng):
+      params = self.model.init(rng, predictor_lib.prepare_images(dummy))["params"]
+      return TrainState(step=jnp.zeros((), jnp.int32), params=params, opt_state=self.tx.init(params))
+
+    abstract = jax.eval_shape(init, jax.random.key(cfg.seed))
+    if cfg.get("fsdp", False):
+      shardings = mesh_lib.fsdp_sharding(self.mesh, abstract)
+    else:
+      shardings = jax.tree.map(lambda _: mesh_lib.replicated(self.mesh), abstract)
+    self.state_sharding = shardings
+    self.abstract_state = jax.tree.map(lambda a, s: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=s),
+                                       abstract, shardings)
+    self.state = jax.jit(init, out_shardings=shardings)(jax.random.key(cfg.seed))
+    n = rsvlm.count_params(self.state.params)
+    logging.info("Model: %s parameters (%.1fM)", f"{n:,}", n / 1e6)
+
+  def restore(self) -> dict[str, Any] | None:
+    """Restores the newest readable checkpoint in the workdir, if any; returns its data state."""
+    restored = self.ckpt.restore_latest(self.abstract_state)
+    if restored is None:
+      return None
+    step, self.state, data_state = restored
+    logging.info("Resumed from checkpoint at step %d (%s)", step, self.ckpt.directory)
+    return data_state
+
+  # -- training ----------------------------------------------------------------------------------
+  def _train_step_fn(self):
+    ctx = loss_registry.LossContext(mesh=self.mesh, axis_name=mesh_lib.DATA_AXIS)
+    losses_cfg = self.config.losses
+
+    def step_fn(state: TrainState, batch):
+      batch = predictor_lib.prepare_images(batch)
+
+      def loss_fn(params):
+        _, out = self.model.apply({"params": params}, batch, train=True)
+        return loss_registry.total_loss(out, batch, losses_cfg, ctx)
+
+      (loss, metrics), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
+      updates, opt_state = self.tx.update(grads, state.opt_state, state.params)
+      params = optax.apply_updates(state.params, updates)
+      metrics.update(loss=loss, grad_norm=optax.global_norm(grads), lr=self.schedule(state.step),
+                     temperature=jnp.exp(state.params["logit_scale"]))
+      return TrainState(step=state.step + 1, params=params, opt_state=opt_state), metrics
+
+    return jax.jit(step_fn, donate_argnums=(0,), out_shardings=(self.state_sharding, mesh_lib.replicated(self.mesh)))
+
+  def train(self) -> dict[str, Any]:
+    cfg = self.config
+    data_state = self.restore()
+    start = int(jax.device_get(self.state.step))
+    writer = metric_writer.MetricWriter(self.workdir, tensorboard=cfg.get("tensorboard", True))
+    if start >= self.total_steps:
+      logging.info("Checkpoint at step %d already reaches total_steps=%d: nothing to train", start,
+                   self.total_steps)
+      writer.close()
+      return {}
+    dataset = self.pipe.train_dataset(self.total_steps)
+    it = iter(dataset)
+    if data_state is not None:
+      it.set_state(data_state["iterator"])
+    logging.info("Train buckets: %s", json.dumps(self.pipe.bucket_report("train")))
+    step_fn = self._train_step_fn()
+    progress = metric_writer.Progress(self.total_steps, start, cfg.get("progress_every", 20))
+    preempt = _Preemption()
+    pending = None  # (step, device metrics): fetched one step late so dispatch runs ahead.
+    ckpt_every = int(cfg.ckpt_every)
+    eval_every = int(cfg.get("eval_every", 0) or 0)
+    t_start = time.time()
+
+    def flush():
+      nonlocal pending
+      if pending is None:
+        return
+      step, bucket, m = pending
+      pending = None
+      m = jax.device_get(m)
+      loss = float(m["loss"])
+      if not np.isfinite(loss):
+        raise NonFiniteLossError(
+            f"Non-finite loss {loss} at step {step}; stopping. The last good checkpoint "
+            f"(step {self.ckpt.latest_step()}) in {self.ckpt.directory} is left intact.")
+      if step % cfg.get("log_every", 1) == 0 or step == self.total_steps:
+        writer.write(step, {**m, "bucket": bucket})
+      progress(step, loss)
+
+    step = start
+    try:
+      for step in range(start + 1, self.total_steps + 1):
+        batch = next(it)
+        bucket = int(batch.pop("_bucket"))
+        if int(batch.pop("_step")) != step - 1:
+          raise RuntimeError("Data iterator is out of sync with the train step")
+        arrays = mesh_lib.global_batch(batch, self.mesh)
+        key = "train:" + ",".join(f"{k}{tuple(v.shape)}" for k, v in sorted(arrays.items()))
+        self.state, metrics = self.tracker.call(key, step_fn, self.state, arrays)
+        flush()
+        pending = (step, bucket, metrics)
+        if cfg.get("nan_check_every_step", True) or step % ckpt_every == 0:
+          flush()
+        if step % ckpt_every == 0 or step == self.total_steps or preempt.requested:
+          flush()
+          self.ckpt.save(step, self.state, {"iterator": it.get_state(), "step": step}, force=True)
+        if preempt.requested:
+          self.ckpt.wait()
+          logging.warning("SIGTERM received: saved checkpoint at step %d, exiting cleanly", step)
+          writer.write(step, {"preempted": 1})
+          break
+        if eval_every and step % eval_every == 0 and step != self.total_steps:
+          writer.write(step, _flat(self.evaluate()))
+      flush()
+    finally:
+      self.ckpt.wait()
+      writer.close()
+    elapsed = time.time() - t_start
+    summary = {"steps": step - start, "train_seconds": elapsed, "compilations": self.tracker.summary(),
+               "preempted": preempt.requested}
+    logging.info("Trained %d steps in %.1fs; compilations per (function, shapes): %s", step - start, elapsed,
+                 json.dumps(self.tracker.summary()))
+    return summary
+
+  # -- evaluation --------------------------------------------------------------------------------
+  def evaluate(self) -> dict[str, Any]:
+    results = {}
+    for name, ecfg in self.config.evals.items():
+      ecfg = dict(ecfg)
+      t0 = time.time()
+      results[name] = evaluators_lib.get(name)(self.pipe, self.predictor, **ecfg).run(self.state.params)
+      logging.info("Eval %s took %.1fs", name, time.time() - t0)
+    return results
+
+
+def _flat(results: dict[str, Any]) -> dict[str, float]:
+  out = {}
+  for name, res in results.items():
+    for k, v in res.items():
+      if isinstance(v, (int, float)) and not isinstance(v, bool):
+        out[f"{name}/{k}"] = v
+  return out
