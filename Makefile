@@ -1,0 +1,44 @@
+# rsvlm_jax — the two commands a newcomer runs:
+#   make demo [WORKDIR=/tmp/run1]   build the synthetic scene set, train, evaluate, write $(WORKDIR)/metrics.json
+#   make test                       install the test extras and run the test suite
+# The demo's environment has no TensorFlow; the test environment adds it for TFDS's builder harness.
+
+PYTHON ?= python3
+VENV ?= .venv
+TEST_VENV ?= .venv-test
+WORKDIR ?= workdir/demo
+DATA_DIR ?= data
+DEMO_ARGS ?=
+PYTEST_ARGS ?=
+
+.PHONY: demo test install install-test dataset smoke clean
+
+$(VENV)/.installed: setup.py constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/python -m pip install -q --upgrade pip
+	$(VENV)/bin/python -m pip install -q -c constraints.txt -e .
+	touch $@
+
+$(TEST_VENV)/.installed: setup.py constraints.txt
+	$(PYTHON) -m venv $(TEST_VENV)
+	$(TEST_VENV)/bin/python -m pip install -q --upgrade pip
+	$(TEST_VENV)/bin/python -m pip install -q -c constraints.txt -e '.[test]'
+	touch $@
+
+install: $(VENV)/.installed
+install-test: $(TEST_VENV)/.installed
+
+dataset: install
+	$(VENV)/bin/python -m rsvlm_jax.build_dataset synthetic_scenes/demo --data_dir=$(DATA_DIR)
+
+demo: dataset
+	$(VENV)/bin/python -m rsvlm_jax.main --config=configs/demo.py:data_dir=$(DATA_DIR)$(if $(DEMO_ARGS),$(comma)$(DEMO_ARGS)) \
+	  --workdir=$(WORKDIR)
+
+test: install-test
+	$(TEST_VENV)/bin/python -m pytest -q $(PYTEST_ARGS) tests
+
+clean:
+	rm -rf $(VENV) $(TEST_VENV) workdir
+
+comma := ,
