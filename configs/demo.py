@@ -78,7 +78,8 @@ def get_config(arg=None):
       "captioning": {"split": "test", "batch_size": 64, "num_examples": 5},
       "efficiency": {"split": "test", "batch_size": 64},
   })
-  c.distributed = ml_collections.ConfigDict({"coordinator_address": "", "num_processes": 0, "process_id": -1})
+  c.distributed = ml_collections.ConfigDict({"coordinator_address": "", "num_processes": 0, "process_id": -1,
+                                            "auto": False})
 
   c.runlocal = arg.runlocal
   if arg.runlocal:  # Smoke mode: tiny data and model, a handful of steps.

@@ -2,7 +2,8 @@
 
 Sources, in order: config.distributed (coordinator_address, num_processes, process_id), the
 environment (RSVLM_COORDINATOR, RSVLM_NUM_PROCESSES, RSVLM_PROCESS_ID; set by launch/local.sh),
-then JAX's own auto-detection on TPU VM pods and SLURM jobs with more than one task.
+then JAX's own auto-detection (TPU VM pods, SLURM jobs with more than one task), used when
+config.distributed.auto is set or RSVLM_DISTRIBUTED_AUTO=1 (launch/tpu_pod.sh sets it) or SLURM has >1 task.
 """
 from __future__ import annotations
 
@@ -14,7 +15,9 @@ from absl import logging
 _initialized = False
 
 
-def _auto_detectable() -> bool:
+def _auto_detectable(cfg) -> bool:
+  if cfg.get("auto") or os.environ.get("RSVLM_DISTRIBUTED_AUTO") == "1":
+    return True
   if int(os.environ.get("SLURM_NTASKS", "1")) > 1:
     return True
   return bool(os.environ.get("TPU_WORKER_HOSTNAMES") and "," in os.environ["TPU_WORKER_HOSTNAMES"])
@@ -34,7 +37,7 @@ def maybe_initialize(cfg=None) -> None:
     if jax.default_backend() == "cpu" or os.environ.get("JAX_PLATFORMS", "") == "cpu":
       jax.config.update("jax_cpu_collectives_implementation", "gloo")
     jax.distributed.initialize(coordinator_address=coordinator, num_processes=num, process_id=pid)
-  elif _auto_detectable():
+  elif _auto_detectable(cfg):
     jax.distributed.initialize()
   else:
     return

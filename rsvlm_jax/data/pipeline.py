@@ -24,6 +24,16 @@ from rsvlm_jax.data import tokenizer as tokenizer_lib
 from rsvlm_jax.data import transforms as T
 
 
+def _process_zero_first(make, load, name: str):
+  """Process 0 computes and writes a run artefact; the others wait for it and read it."""
+  if jax.process_count() == 1:
+    return make()
+  from jax.experimental import multihost_utils  # pylint: disable=g-import-not-at-top
+  value = make() if jax.process_index() == 0 else None
+  multihost_utils.sync_global_devices(f"rsvlm:{name}")
+  return value if value is not None else load()
+
+
 def _bucket_set(cfg) -> dris.BucketSet:
   return dris.BucketSet(tuple(int(r) for r in cfg.resolutions), int(cfg.patch_size))
 
@@ -96,22 +106,26 @@ class InputPipeline:
       for i in range(limit):
         yield from sources.as_text_list(self.record("train", i)["captions"])
 
-    return tokenizer_lib.load_or_train(os.path.join(self.workdir, "tokenizer.model"), captions,
-                                       self.cfg.vocab_size)
+    path = os.path.join(self.workdir, "tokenizer.model")
+    return _process_zero_first(lambda: tokenizer_lib.load_or_train(path, captions, self.cfg.vocab_size),
+                               lambda: tokenizer_lib.load(path), "tokenizer")
 
   def scores(self, split: str) -> np.ndarray:
     """DRIS complexity score of every record of `split` (cached in the workdir)."""
     path = os.path.join(self.workdir, "dris", f"scores_{split}.npy")
     if os.path.exists(path):
       return np.load(path)
-    src = self.source(split)
-    out = np.array([dris.score_image(self.record(split, i)["image"], self.cfg.score_size)[0]
-                    for i in range(len(src))], np.float32)
-    if jax.process_index() == 0:
+
+    def compute():
+      src = self.source(split)
+      out = np.array([dris.score_image(self.record(split, i)["image"], self.cfg.score_size)[0]
+                      for i in range(len(src))], np.float32)
       os.makedirs(os.path.dirname(path), exist_ok=True)
       np.save(path + ".tmp.npy", out)
       os.replace(path + ".tmp.npy", path)
-    return out
+      return out
+
+    return _process_zero_first(compute, lambda: np.load(path), f"dris_scores_{split}")
 
   def _thresholds(self) -> np.ndarray:
     if self.buckets.num_buckets == 1:
@@ -122,13 +136,22 @@ class InputPipeline:
     if os.path.exists(path):
       with open(path) as f:
         return np.asarray(json.load(f)["thresholds"], np.float32)
-    th = dris.calibrate_thresholds(self.scores("train"), self.buckets, self.cfg.budget)
-    if jax.process_index() == 0:
+    scores = self.scores("train")
+
+    def compute():
+      th = dris.calibrate_thresholds(scores, self.buckets, self.cfg.budget)
       os.makedirs(os.path.dirname(path), exist_ok=True)
-      with open(path, "w") as f:
+      with open(path + ".tmp", "w") as f:
         json.dump({"thresholds": th.tolist(), "budget": self.cfg.budget,
                    "resolutions": list(self.buckets.resolutions)}, f)
-    return th
+      os.replace(path + ".tmp", path)
+      return th
+
+    def load():
+      with open(path) as f:
+        return np.asarray(json.load(f)["thresholds"], np.float32)
+
+    return _process_zero_first(compute, load, "dris_thresholds")
 
   def bucket_ids(self, split: str) -> np.ndarray:
     if split not in self._bucket_ids:
