@@ -32,6 +32,11 @@ def get_config(arg=None):
   c.fsdp = False
   c.decoding = "greedy"
   c.beam_size = 4
+  c.num_devices = 0  # 0 = every device of every process; N = the first N (tests compare 1 vs 8).
+  c.tensorboard = True
+  c.async_checkpoint = True
+  c.keep_checkpoints = 3
+  c.nan_check_every_step = True
 
   c.input = ml_collections.ConfigDict()
   c.input.dataset = arg.dataset
@@ -90,6 +95,12 @@ def get_config(arg=None):
     c.input.batch_size = 8
     c.input.resolutions = (32, 48) if arg.dris else (32,)
     c.input.vocab_size = 200
+    c.model.image.variant = "pico/8"
+    c.model.image.posemb_grid = (6, 6)
+    c.input.patch_size = 8
+    for tower in (c.model.text, c.model.decoder):
+      tower.update(width=64, depth=1, num_heads=2, mlp_dim=128)
+    c.model.embed_dim = 32
     c.optim.warmup_steps = 2
     for e in c.evals.values():
       e.batch_size = 8

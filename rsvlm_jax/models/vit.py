@@ -18,6 +18,7 @@ from rsvlm_jax.models import transformer
 
 # name -> (width, depth, mlp_dim, num_heads)
 VARIANTS = {
+    "pico": (64, 2, 128, 2),  # Smoke tests.
     "mu": (128, 4, 512, 4),   # CPU demo size.
     "Ti": (192, 12, 768, 3),
     "S": (384, 12, 1536, 6),

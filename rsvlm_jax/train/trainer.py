@@ -69,7 +69,8 @@ class Trainer:
   def __init__(self, config: ml_collections.ConfigDict, workdir: str):
     self.config, self.workdir = config, workdir
     run_record.write(workdir, config)
-    self.mesh = mesh_lib.make_mesh()
+    n = int(config.get("num_devices", 0) or 0)
+    self.mesh = mesh_lib.make_mesh(jax.devices()[:n] if n else None)
     self.active_losses = loss_registry.active(config.losses)
     self.pipe = pipeline_lib.InputPipeline(
         config.input, workdir, seed=config.seed,
@@ -139,7 +140,8 @@ class Trainer:
 
     return jax.jit(step_fn, donate_argnums=(0,), out_shardings=(self.state_sharding, mesh_lib.replicated(self.mesh)))
 
-  def train(self) -> dict[str, Any]:
+  def train(self, stop_after: int | None = None) -> dict[str, Any]:
+    """Trains to config.total_steps (or stops after step `stop_after`), resuming from the workdir."""
     cfg = self.config
     data_state = self.restore()
     start = int(jax.device_get(self.state.step))
@@ -195,6 +197,8 @@ class Trainer:
         if step % ckpt_every == 0 or step == self.total_steps or preempt.requested:
           flush()
           self.ckpt.save(step, self.state, {"iterator": it.get_state(), "step": step}, force=True)
+        if stop_after is not None and step >= stop_after:
+          break
         if preempt.requested:
           self.ckpt.wait()
           logging.warning("SIGTERM received: saved checkpoint at step %d, exiting cleanly", step)

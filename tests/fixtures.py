@@ -1,0 +1,42 @@
+"""Shared test fixtures: a tiny synthetic scene set built once per session through the real CLI path."""
+from __future__ import annotations
+
+import os
+
+import pytest
+
+
+@pytest.fixture(scope="session")
+def tiny_data_dir(tmp_path_factory) -> str:
+  """Builds synthetic_scenes/tiny (48/16/16 examples) with the builder the demo uses."""
+  import rsvlm_datasets  # pylint: disable=g-import-not-at-top
+  import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
+  data_dir = str(tmp_path_factory.mktemp("tfds"))
+  rsvlm_datasets.import_builder("synthetic_scenes/tiny")
+  builder = tfds.builder("synthetic_scenes/tiny", data_dir=data_dir, file_format="array_record")
+  builder.download_and_prepare()
+  return data_dir
+
+
+def tiny_config(data_dir: str, arg: str = "", **overrides):
+  """The demo config in runlocal mode on the tiny set, with `overrides` applied (dotted keys)."""
+  from configs import demo  # pylint: disable=g-import-not-at-top
+  c = demo.get_config(",".join(x for x in ("runlocal=True", f"data_dir={data_dir}", arg) if x))
+  c.tensorboard = True
+  c.async_checkpoint = False
+  for k, v in overrides.items():
+    node = c
+    parts = k.split(".")
+    for p in parts[:-1]:
+      node = node[p]
+    node[parts[-1]] = v
+  return c
+
+
+def read_jsonl(path: str) -> list[dict]:
+  import json  # pylint: disable=g-import-not-at-top
+  with open(path) as f:
+    return [json.loads(line) for line in f if line.strip()]
+
+
+__all__ = ["tiny_data_dir", "tiny_config", "read_jsonl", "os"]
