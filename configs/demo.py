@@ -18,13 +18,14 @@ from rsvlm_jax import config as config_lib
 
 def get_config(arg=None):
   arg = config_lib.parse_arg(
-      arg, steps=1200, ckpt_every=200, batch=64, runlocal=False, dris=False, res=96, seed=0,
+      arg, steps=-1, ckpt_every=-1, batch=64, runlocal=False, dris=False, res=96, seed=0,
       dataset="synthetic_scenes/demo", data_dir=os.environ.get("RSVLM_DATA_DIR", "data"), variant="mu/8",
       global_w=1.0, local_w=0.0, object_w=0.0, caption_w=1.0, budget=0.5, eval_every=0)
   c = ml_collections.ConfigDict()
   c.seed = arg.seed
-  c.total_steps = arg.steps
-  c.ckpt_every = arg.ckpt_every
+  # -1 = the mode's default: 1200 steps / checkpoint every 200 (runlocal: 6 / 3).
+  c.total_steps = arg.steps if arg.steps > 0 else (6 if arg.runlocal else 1200)
+  c.ckpt_every = arg.ckpt_every if arg.ckpt_every > 0 else (3 if arg.runlocal else 200)
   c.eval_every = arg.eval_every
   c.log_every = 1
   c.progress_every = 25
@@ -90,8 +91,6 @@ def get_config(arg=None):
   if arg.runlocal:  # Smoke mode: tiny data and model, a handful of steps.
     if arg.dataset == "synthetic_scenes/demo":
       c.input.dataset = "synthetic_scenes/tiny"
-    c.total_steps = min(arg.steps, 6)
-    c.ckpt_every = min(arg.ckpt_every, 3)
     c.input.batch_size = 8
     c.input.resolutions = (32, 48) if arg.dris else (32,)
     c.input.vocab_size = 200
