@@ -1,0 +1,30 @@
+r"""MS-VLAM ablation: global only; + local; + object; all levels — two seeds each, on the synthetic set.
+
+  python -m rsvlm_jax.sweep --config=configs/sweeps/msvlam_ablation.py --workdir=/tmp/ablation [--quick]
+
+Args: seeds (count, default 2), steps (full run), quick_steps, data_dir.
+"""
+import os
+
+import ml_collections
+
+from rsvlm_jax import config as config_lib
+
+
+def get_config(arg=None):
+  arg = config_lib.parse_arg(arg, seeds=2, steps=1200, quick_steps=300,
+                             data_dir=os.environ.get("RSVLM_DATA_DIR", "data"))
+  c = ml_collections.ConfigDict()
+  c.base = f"configs/demo.py:steps={arg.steps},data_dir={arg.data_dir}"
+  c.quick_base = f"configs/demo.py:steps={arg.quick_steps},data_dir={arg.data_dir}"
+  c.seeds = tuple(range(arg.seeds))
+  off, on = 0.0, 1.0
+  level = lambda g, l, o: {"losses.global_alignment.weight": g, "losses.local_alignment.weight": l,
+                           "losses.object_alignment.weight": o}
+  c.runs = [
+      {"name": "global", "overrides": level(on, off, off)},
+      {"name": "global+local", "overrides": level(on, on * 0.5, off)},
+      {"name": "global+object", "overrides": level(on, off, on * 0.5)},
+      {"name": "all", "overrides": level(on, on * 0.5, on * 0.5)},
+  ]
+  return c

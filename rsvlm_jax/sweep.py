@@ -1,0 +1,118 @@
+r"""Runs an ablation sweep locally, one run after the other.
+
+  python -m rsvlm_jax.sweep --config=configs/sweeps/msvlam_ablation.py --workdir=DIR [--quick]
+
+A sweep config (`get_config(arg)`) holds `base` (a config file with args, e.g. "configs/demo.py:steps=600"),
+`quick_base` (the same for --quick), `seeds`, and `runs`: a list of {"name", "overrides": {dotted key: value}}.
+Each (run, seed) trains and evaluates in DIR/<name>/seed<k>; finished runs (metrics.json present) are not
+repeated. Writes DIR/results.json ([{"name", "seed", "metrics": {...}}]) and DIR/results.md (mean ± std).
+"""
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+
+import numpy as np
+from absl import app
+from absl import flags
+from absl import logging
+from ml_collections import config_flags
+
+_CONFIG = config_flags.DEFINE_config_file("config", None, "Sweep config file.", lock_config=False)
+_WORKDIR = flags.DEFINE_string("workdir", None, "Sweep directory.")
+_QUICK = flags.DEFINE_bool("quick", False, "Use the sweep's quick base config (fewer steps).")
+flags.mark_flags_as_required(["config", "workdir"])
+
+HEADLINE = ("retrieval/t2i_R@1", "retrieval/t2i_R@10", "retrieval/i2t_R@1", "retrieval/mR", "captioning/BLEU-4",
+            "captioning/CIDEr-D")
+
+
+def load_config(spec: str):
+  """'path/to/file.py:args' -> the ConfigDict its get_config(args) returns."""
+  path, _, arg = spec.partition(":")
+  module_spec = importlib.util.spec_from_file_location(os.path.basename(path)[:-3], path)
+  if module_spec is None:
+    raise FileNotFoundError(f"Config file not found: {path}")
+  module = importlib.util.module_from_spec(module_spec)
+  module_spec.loader.exec_module(module)
+  return module.get_config(arg or None)
+
+
+def apply_overrides(config, overrides: dict) -> None:
+  """Sets dotted keys; an unknown key fails naming it."""
+  for key, value in overrides.items():
+    node = config
+    parts = key.split(".")
+    for p in parts[:-1]:
+      if p not in node:
+        raise KeyError(f"Sweep override {key!r}: no config key {p!r}")
+      node = node[p]
+    if parts[-1] not in node:
+      raise KeyError(f"Sweep override {key!r}: no config key {parts[-1]!r}")
+    node[parts[-1]] = value
+
+
+def flatten_metrics(metrics: dict) -> dict[str, float]:
+  out = {}
+  for group in ("retrieval", "captioning"):
+    for k, v in metrics.get(group, {}).items():
+      if isinstance(v, (int, float)):
+        out[f"{group}/{k}"] = float(v)
+  eff = metrics.get("efficiency", {})
+  for k in ("tokens_per_image", "encoder_gflops_per_image"):
+    if k in eff:
+      out[f"efficiency/{k}"] = float(eff[k])
+  return out
+
+
+def results_markdown(results: list[dict], keys=HEADLINE) -> str:
+  """One row per run name: mean ± std over seeds of the headline metrics."""
+  names = list(dict.fromkeys(r["name"] for r in results))
+  lines = ["| run | seeds | " + " | ".join(keys) + " |", "|---|---|" + "---|" * len(keys)]
+  for name in names:
+    rows = [r["metrics"] for r in results if r["name"] == name]
+    cells = []
+    for k in keys:
+      vals = np.array([m[k] for m in rows if k in m], np.float64)
+      cells.append(f"{vals.mean():.3f} ± {vals.std():.3f}" if len(vals) else "-")
+    lines.append(f"| {name} | {len(rows)} | " + " | ".join(cells) + " |")
+  return "\n".join(lines) + "\n"
+
+
+def run_sweep(sweep, workdir: str, quick: bool = False) -> list[dict]:
+  from rsvlm_jax import main as main_lib  # pylint: disable=g-import-not-at-top
+  base = sweep.quick_base if quick and sweep.get("quick_base") else sweep.base
+  results = []
+  for run in sweep.runs:
+    for seed in sweep.seeds:
+      rundir = os.path.join(workdir, run["name"], f"seed{seed}")
+      done = os.path.join(rundir, "metrics.json")
+      if not os.path.exists(done):
+        config = load_config(base)
+        apply_overrides(config, dict(run.get("overrides", {})))
+        config.seed = int(seed)
+        logging.info("Sweep run %s seed %d -> %s", run["name"], seed, rundir)
+        main_lib.run(config, rundir)
+      with open(done) as f:
+        results.append({"name": run["name"], "seed": int(seed), "metrics": flatten_metrics(json.load(f))})
+      _write(workdir, results)
+  return results
+
+
+def _write(workdir: str, results: list[dict]) -> None:
+  os.makedirs(workdir, exist_ok=True)
+  with open(os.path.join(workdir, "results.json"), "w") as f:
+    json.dump(results, f, indent=2)
+  with open(os.path.join(workdir, "results.md"), "w") as f:
+    f.write(results_markdown(results))
+
+
+def main(argv):
+  del argv
+  results = run_sweep(_CONFIG.value, _WORKDIR.value, _QUICK.value)
+  print(results_markdown(results))
+
+
+if __name__ == "__main__":
+  app.run(main)
