@@ -4,8 +4,7 @@ r"""DRIS benchmark: fixed largest resolution vs fixed smallest vs DRIS at ~50% t
 
 Same steps, seed and data for every run; each trains and evaluates on the synthetic test split through
 the normal trainer. Writes {"runs": [{"name": "fixed_max"|"fixed_min"|"dris", "encoder_gflops_per_image",
-"tokens_per_image", "eval_images_per_s", "t2i_R@10", "CIDEr-D", "compilations", ...}], "dense": {...}}
-where "dense" repeats the quality metrics on the densest third of the test scenes.
+"tokens_per_image", "eval_images_per_s", "t2i_R@10", "CIDEr-D", "compilations", ...}], "summary": {...}}.
 """
 from __future__ import annotations
 

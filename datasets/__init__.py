@@ -7,6 +7,12 @@ import importlib
 
 BUILDER_MODULES = {
     "synthetic_scenes": "rsvlm_datasets.synthetic_scenes.synthetic_scenes_dataset_builder",
+    "rsicd": "rsvlm_datasets.rsicd.rsicd_dataset_builder",
+    "rsitmd": "rsvlm_datasets.rsitmd.rsitmd_dataset_builder",
+    "ucm_captions": "rsvlm_datasets.ucm_captions.ucm_captions_dataset_builder",
+    "sydney_captions": "rsvlm_datasets.sydney_captions.sydney_captions_dataset_builder",
+    "nwpu_captions": "rsvlm_datasets.nwpu_captions.nwpu_captions_dataset_builder",
+    "rs_gpt4v": "rsvlm_datasets.rs_gpt4v.rs_gpt4v_dataset_builder",
 }
 
 
