@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import ast
+import importlib.util
+import os
 from typing import Any
 
 import ml_collections
@@ -59,3 +61,19 @@ def steps_from(total: int | None = None, *, epochs: float | None = None, example
   if dataset_size is None:
     raise ValueError("epochs needs dataset_size")
   return max(1, int(epochs * dataset_size) // batch_size)
+
+
+def load_config(spec: str) -> ml_collections.ConfigDict:
+  """'path/to/file.py:args' -> the ConfigDict its `get_config(args)` returns (paths relative to the CWD)."""
+  path, _, arg = spec.partition(":")
+  if not os.path.exists(path):
+    raise FileNotFoundError(f"Config file not found: {path}")
+  module_spec = importlib.util.spec_from_file_location(os.path.basename(path)[:-3], path)
+  module = importlib.util.module_from_spec(module_spec)
+  module_spec.loader.exec_module(module)
+  return module.get_config(arg or None)
+
+
+def config_path(name: str) -> str:
+  """Path of a config shipped in the repository's configs/ folder."""
+  return os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "configs", name)

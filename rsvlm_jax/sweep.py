@@ -9,7 +9,6 @@ repeated. Writes DIR/results.json ([{"name", "seed", "metrics": {...}}]) and DIR
 """
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 
@@ -19,6 +18,8 @@ from absl import flags
 from absl import logging
 from ml_collections import config_flags
 
+from rsvlm_jax.config import load_config
+
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Sweep config file.", lock_config=False)
 _WORKDIR = flags.DEFINE_string("workdir", None, "Sweep directory.")
 _QUICK = flags.DEFINE_bool("quick", False, "Use the sweep's quick base config (fewer steps).")
@@ -26,17 +27,6 @@ flags.mark_flags_as_required(["config", "workdir"])
 
 HEADLINE = ("retrieval/t2i_R@1", "retrieval/t2i_R@10", "retrieval/i2t_R@1", "retrieval/mR", "captioning/BLEU-4",
             "captioning/CIDEr-D")
-
-
-def load_config(spec: str):
-  """'path/to/file.py:args' -> the ConfigDict its get_config(args) returns."""
-  path, _, arg = spec.partition(":")
-  module_spec = importlib.util.spec_from_file_location(os.path.basename(path)[:-3], path)
-  if module_spec is None:
-    raise FileNotFoundError(f"Config file not found: {path}")
-  module = importlib.util.module_from_spec(module_spec)
-  module_spec.loader.exec_module(module)
-  return module.get_config(arg or None)
 
 
 def apply_overrides(config, overrides: dict) -> None:

@@ -1,0 +1,57 @@
+r"""Train and evaluate on a real RS caption set (RSICD, RSITMD, UCM-, Sydney-, NWPU-Captions, RS-GPT4V captions).
+
+  python -m rsvlm_jax.build_dataset rsicd --manual_dir=/data/rsicd_raw --data_dir=/data/tfds
+  python -m rsvlm_jax.main --config=configs/caption_dataset.py:dataset=rsicd,data_dir=/data/tfds --workdir=DIR
+
+Args: dataset, data_dir, variant (ViT, default B/16), dris (224/336/448 buckets at a 50% token budget),
+res (fixed resolution without dris), steps, batch, runlocal (smoke mode on a build of the dummy data:
+a pico model, two examples per batch, a few steps, one device), retrieval_only (captioning weight 0,
+no captioning evaluator). These sets have no boxes, so the object level is off (see DESIGN section 3).
+"""
+import os
+
+from rsvlm_jax import config as config_lib
+
+
+def get_config(arg=None):
+  arg = config_lib.parse_arg(
+      arg, dataset="rsicd", data_dir=os.environ.get("RSVLM_DATA_DIR", "data"), variant="B/16", dris=True, res=224,
+      steps=20000, batch=256, runlocal=False, retrieval_only=False, seed=0)
+  demo = config_lib.load_config(config_lib.config_path("demo.py") + f":data_dir={arg.data_dir},seed={arg.seed}")
+  c = demo
+  c.input.dataset = arg.dataset
+  c.total_steps = arg.steps
+  c.ckpt_every = 1000
+  c.eval_every = 2000
+  c.input.batch_size = arg.batch
+  c.input.vocab_size = 8000
+  c.input.patch_size = int(arg.variant.split("/")[1])
+  c.input.resolutions = (224, 336, 448) if arg.dris else (arg.res,)
+  c.model.image.variant = arg.variant
+  c.model.image.posemb_grid = (14, 14)
+  c.model.embed_dim = 512
+  for tower in (c.model.text, c.model.decoder):
+    tower.update(width=512, depth=6, num_heads=8, mlp_dim=2048, max_len=32)
+  c.losses.object_alignment.weight = 0.0
+  c.losses.local_alignment.weight = 0.5
+  c.optim.update(lr=3e-4, warmup_steps=1000, weight_decay=0.05)
+  if arg.retrieval_only:
+    c.losses.captioning.weight = 0.0
+    del c.evals["captioning"]
+  if arg.runlocal:
+    c.runlocal = True
+    c.total_steps, c.ckpt_every, c.eval_every = 3, 3, 0
+    c.num_devices = 1
+    c.input.batch_size = 2
+    c.input.vocab_size = 100
+    c.input.resolutions = (32, 48) if arg.dris else (32,)
+    c.input.patch_size = 8
+    c.input.text_len = 24
+    c.model.image.update(variant="pico/8", posemb_grid=(6, 6))
+    c.model.embed_dim = 32
+    for tower in (c.model.text, c.model.decoder):
+      tower.update(width=64, depth=1, num_heads=2, mlp_dim=128, max_len=24)
+    c.optim.warmup_steps = 1
+    for e in c.evals.values():
+      e.batch_size = 2
+  return c
