@@ -12,6 +12,11 @@ from rsvlm_jax.data.tokenizer import BOS_ID, EOS_ID
 from rsvlm_jax.models import rsvlm
 
 
+def _forbid_special(logits):
+  """Padding and BOS are never generated (EOS ends a caption)."""
+  return logits.at[..., 0].set(-1e9).at[..., BOS_ID].set(-1e9)
+
+
 def _init_cache(model, params, image_tokens, max_len):
   b = image_tokens.shape[0]
   _, variables = model.apply({"params": params}, image_tokens, jnp.zeros((b, max_len), jnp.int32), decode=True,
@@ -22,7 +27,7 @@ def _init_cache(model, params, image_tokens, max_len):
 def _step_cached(model, params, cache, image_tokens, last):
   logits, variables = model.apply({"params": params, "cache": cache}, image_tokens, last[:, None], decode=True,
                                   method=rsvlm.Model.decode_logits, mutable=["cache"])
-  return logits[:, 0], variables["cache"]
+  return _forbid_special(logits[:, 0]), variables["cache"]
 
 
 def greedy(model, params, image_tokens, max_len: int, *, use_cache: bool = True):
@@ -44,7 +49,7 @@ def greedy(model, params, image_tokens, max_len: int, *, use_cache: bool = True)
     seq, done = carry
     logits = model.apply({"params": params}, image_tokens, rsvlm.shift_right(seq),
                          method=rsvlm.Model.decode_logits)
-    nxt = jnp.where(done, 0, logits[:, i].argmax(-1).astype(jnp.int32))
+    nxt = jnp.where(done, 0, _forbid_special(logits[:, i]).argmax(-1).astype(jnp.int32))
     return seq.at[:, i].set(nxt), done | (nxt == EOS_ID)
 
   seq, _ = jax.lax.fori_loop(0, max_len, body, (jnp.zeros((b, max_len), jnp.int32), jnp.zeros((b,), bool)))

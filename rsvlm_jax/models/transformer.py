@@ -15,7 +15,7 @@ def fused_attention(query, key, value, bias=None, mask=None, **kwargs):
   del kwargs  # dropout/precision/etc are not used by the fused path (no attention dropout).
   if bias is not None:
     raise NotImplementedError("attention bias is not used in rsvlm_jax")
-  return jax.nn.dot_product_attention(query, key, value, mask=mask)
+  return jax.nn.dot_product_attention(query, key, value, mask=None if mask is None else mask.astype(bool))
 
 
 class MlpBlock(nn.Module):
