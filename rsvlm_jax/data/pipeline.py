@@ -186,7 +186,7 @@ class InputPipeline:
     ts = self.transforms(bucket, train)
     exs = []
     for i in indices:
-      rng = np.random.default_rng([self.seed, *np.atleast_1d(seed).tolist(), int(i)])
+      rng = np.random.default_rng([self.seed, *np.atleast_1d(seed).tolist(), max(int(i), 0)])
       try:
         exs.append(T.apply_all(ts, self.record(split, max(int(i), 0)), rng))
       except RuntimeError:
