@@ -1,0 +1,62 @@
+"""ViT: variants by name, any grid through one set of parameters, coarse-to-fine tiles, errors."""
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from rsvlm_jax.models import rsvlm
+from rsvlm_jax.models import vit
+
+
+def test_decode_variant():
+  assert vit.decode_variant("B/16") == dict(width=768, depth=12, mlp_dim=3072, num_heads=12, patch_size=16)
+  assert vit.decode_variant("L/14")["patch_size"] == 14
+  with pytest.raises(ValueError, match="Unknown ViT variant 'X/16'"):
+    vit.decode_variant("X/16")
+
+
+def test_one_parameter_set_for_every_bucket_and_tiles():
+  model = vit.ViT(variant="pico/8", posemb_grid=(4, 4))
+  params = model.init(jax.random.key(0), jnp.zeros((1, 32, 32, 3)))["params"]
+  for res in (32, 48, 64):
+    pooled, out = model.apply({"params": params}, jnp.ones((2, res, res, 3)))
+    assert pooled.shape == (2, 64) and out["tokens"].shape == (2, (res // 8) ** 2, 64)
+    assert out["grid"] == (res // 8, res // 8)
+  tiles = jnp.ones((2, 3, 16, 16, 3))
+  boxes = jnp.tile(jnp.array([[0, 0, .5, .5], [.5, .5, 1, 1], [0, .5, .5, 1]]), (2, 1, 1))
+  _, out = model.apply({"params": params}, jnp.ones((2, 32, 32, 3)), tiles, boxes)
+  assert out["tokens"].shape == (2, 16 + 3 * 4, 64) and out["num_tiles"] == 3
+
+
+def test_tile_position_matters():
+  """Identical tile pixels at different boxes get different tokens (the posemb knows where each sits)."""
+  model = vit.ViT(variant="pico/8", posemb_grid=(4, 4))
+  params = model.init(jax.random.key(0), jnp.zeros((1, 32, 32, 3)))["params"]
+  tiles = jnp.ones((1, 2, 16, 16, 3))
+  boxes = jnp.array([[[0, 0, .5, .5], [.5, .5, 1, 1]]])
+  _, out = model.apply({"params": params}, jnp.ones((1, 32, 32, 3)), tiles, boxes)
+  t = np.asarray(out["tokens"][0, 16:])
+  assert not np.allclose(t[:4], t[4:])
+
+
+def test_bad_image_size():
+  model = vit.ViT(variant="pico/8", posemb_grid=(4, 4))
+  with pytest.raises(ValueError, match="not divisible by the patch size 8"):
+    model.init(jax.random.key(0), jnp.zeros((1, 30, 30, 3)))
+
+
+def test_composite_model_outputs():
+  model = rsvlm.Model(vocab_size=50, image={"variant": "pico/8", "posemb_grid": (4, 4)},
+                      text={"width": 32, "depth": 1, "num_heads": 2, "mlp_dim": 64, "max_len": 8},
+                      decoder={"width": 32, "depth": 1, "num_heads": 2, "mlp_dim": 64, "max_len": 8}, embed_dim=16)
+  batch = {"image": jnp.zeros((2, 32, 32, 3)), "text": jnp.array([[5, 6, 3, 0, 0, 0, 0, 0]] * 2),
+           "phrases": jnp.zeros((2, 3, 4), jnp.int32).at[:, 0, 0].set(7),
+           "obj_boxes": jnp.tile(jnp.array([0.1, 0.1, 0.4, 0.4]), (2, 5, 1)), "obj_mask": jnp.ones((2, 5), bool),
+           "obj_names": jnp.ones((2, 5, 4), jnp.int32), "obj_labels": jnp.zeros((2, 5), jnp.int32)}
+  params = model.init(jax.random.key(0), batch)["params"]
+  z, out = model.apply({"params": params}, batch)
+  np.testing.assert_allclose(np.linalg.norm(np.asarray(z), axis=-1), 1.0, rtol=1e-4)
+  assert out["caption_logits"].shape == (2, 8, 50)
+  assert out["region_emb"].shape == (2, 9, 16) and out["phrase_emb"].shape == (2, 3, 16)
+  assert out["phrase_mask"].tolist() == [[True, False, False]] * 2
+  assert out["object_emb"].shape == (2, 5, 16) and out["object_text_emb"].shape == (2, 5, 16)
