@@ -1,0 +1,1 @@
+"""nwpu_captions dataset (TFDS builder)."""

@@ -1,0 +1,1 @@
+"""rs_gpt4v dataset (TFDS builder)."""

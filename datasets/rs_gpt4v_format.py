@@ -1,0 +1,355 @@
+"""RS-GPT4V annotations: LLaVA-style train JSON, per-source test JSONL, task type, boxes in text.
+
+No schema is published, so field names are read defensively (the aliases below) and anything else
+fails through the bad-record policy of `caption_formats` (file + line / record id in each message).
+
+Boxes: the forms recognised in a text, each read as (x1, y1, x2, y2) = (left, top, right, bottom):
+  `{<x1><y1><x2><y2>}` (optionally `|<angle>`, ignored)  GeoChat style, 0-100
+  `<box>(x1,y1),(x2,y2)</box>`                            Qwen-VL style, 0-1000
+  `[x1, y1, x2, y2]` or `(x1, y1, x2, y2)`                 0-1 if every value <= 1, else pixels
+and are normalised to [ymin, xmin, ymax, xmax] in [0, 1] (tfds BBox order). `bracket_scale`
+overrides the scale of the bracket form ("unit", "percent", "permille", "pixel").
+"""
+import dataclasses
+import json
+import re
+from typing import Any, Iterator, Optional
+
+from etils import epath
+
+from rsvlm_datasets.caption_formats import BadRecordError
+from rsvlm_datasets.caption_formats import load_json
+from rsvlm_datasets.caption_formats import RecordPolicy
+
+TASKS = ("caption", "vqa", "grounding", "other")
+IMAGE_TOKEN = "<image>"
+ID_KEYS = ("id", "question_id")
+QID_KEYS = ("question_id", "qid", "id")
+IMAGE_KEYS = ("image", "image_path", "img")
+CONVERSATION_KEYS = ("conversations", "conversation", "messages")
+ROLE_KEYS = ("from", "role")
+TEXT_KEYS = ("value", "text", "content")
+QUESTION_KEYS = ("text", "question", "prompt", "instruction")
+ANSWER_KEYS = ("answer", "gt_answer", "ground_truth", "gt")
+HUMAN_ROLES = ("human", "user")
+MODEL_ROLES = ("gpt", "assistant", "model", "bot")
+SCALES = {"unit": 1.0, "percent": 100.0, "permille": 1000.0}
+
+
+@dataclasses.dataclass(frozen=True)
+class QARecord:
+  key: str
+  image: str  # Path relative to the images folder, as written in the annotation.
+  source: str
+  instruction: str
+  answer: str
+  file: str
+  label: str  # How errors name the record: "line 3 question_id=..." or "[2] id=...".
+
+
+# --------------------------------------------------------------------------- fields
+
+
+def first_key(row: dict, keys: tuple[str, ...]) -> Optional[str]:
+  return next((k for k in keys if k in row), None)
+
+
+def get_text(row: dict, keys: tuple[str, ...], what: str) -> str:
+  """Returns the stripped non-empty string under the first present alias, else raises ValueError."""
+  key = first_key(row, keys)
+  if key is None:
+    raise ValueError(f"missing field {what} (one of {list(keys)}; fields: {sorted(row)})")
+  value = row[key]
+  if isinstance(value, (int, float)) and not isinstance(value, bool):
+    value = str(value)
+  if not isinstance(value, str):
+    raise ValueError(f"field {key!r} is {type(value).__name__}, not a string")
+  if not value.strip():
+    raise ValueError(f"empty {key!r}")
+  return value.strip()
+
+
+def get_image(row: dict) -> str:
+  key = first_key(row, IMAGE_KEYS)
+  value = row.get(key) if key else None
+  if isinstance(value, list) and len(value) == 1:
+    value = value[0]
+  if not isinstance(value, str) or not value.strip():
+    raise ValueError(f"missing or invalid image field (one of {list(IMAGE_KEYS)}; "
+                     f"fields: {sorted(row)})")
+  return value.strip()
+
+
+def clean_instruction(text: str) -> str:
+  """Removes the <image> placeholder (and the whitespace around it); keeps other line breaks."""
+  return re.sub(r"\s*" + re.escape(IMAGE_TOKEN) + r"\s*", " ", text).strip()
+
+
+# --------------------------------------------------------------------------- train JSON
+
+
+def _role(turn: Any, index: int) -> tuple[str, str]:
+  if not isinstance(turn, dict):
+    raise ValueError(f"conversations[{index}] is not an object")
+  role = str(turn.get(first_key(turn, ROLE_KEYS) or "", "")).lower()
+  if role in HUMAN_ROLES:
+    return "human", get_text(turn, TEXT_KEYS, f"conversations[{index}].value")
+  if role in MODEL_ROLES:
+    return "gpt", get_text(turn, TEXT_KEYS, f"conversations[{index}].value")
+  raise ValueError(f"conversations[{index}] has unknown role {role!r} "
+                   f"(expected one of {HUMAN_ROLES + MODEL_ROLES})")
+
+
+def conversation_pairs(turns: Any) -> list[tuple[str, str]]:
+  """[(instruction, answer)] from alternating human/gpt turns; raises ValueError otherwise."""
+  if not isinstance(turns, list) or not turns:
+    raise ValueError("conversations is not a non-empty list")
+  roles = [_role(turn, i) for i, turn in enumerate(turns)]
+  if len(roles) % 2:
+    raise ValueError(f"odd number of turns ({len(roles)}): a question has no answer")
+  pairs = []
+  for i in range(0, len(roles), 2):
+    (r1, question), (r2, answer) = roles[i], roles[i + 1]
+    if (r1, r2) != ("human", "gpt"):
+      raise ValueError(f"turns {i},{i + 1} are {r1},{r2}; expected human then gpt")
+    instruction = clean_instruction(question)
+    if not instruction:
+      raise ValueError(f"conversations[{i}]: empty instruction")
+    pairs.append((instruction, answer))
+  return pairs
+
+
+def train_source(row: dict, image: str, default: str) -> str:
+  """Source: a 'source' field, else the image path's first folder, else `default` (file stem)."""
+  if isinstance(row.get("source"), str) and row["source"].strip():
+    return row["source"].strip()
+  parts = image.split("/")
+  return parts[0] if len(parts) > 1 else default
+
+
+def _train_rows(row: Any, stem: str) -> list[QARecord]:
+  if not isinstance(row, dict):
+    raise ValueError("record is not an object")
+  row_id = get_text(row, ID_KEYS, "id")
+  image = get_image(row)
+  turns = row.get(first_key(row, CONVERSATION_KEYS) or "")
+  source = train_source(row, image, stem)
+  return [QARecord(key=f"{stem}/{row_id}/{t}", image=image, source=source, instruction=q,
+                   answer=a, file="", label="")
+          for t, (q, a) in enumerate(conversation_pairs(turns))]
+
+
+def parse_train_json(path: epath.PathLike, policy: RecordPolicy) -> list[QARecord]:
+  """Reads a LLaVA-style list of {"id", "image", "conversations": [{"from", "value"}]}."""
+  path = epath.Path(path)
+  data = load_json(path)
+  if not isinstance(data, list):
+    raise BadRecordError(f"{path}: expected a list of conversation records")
+  records, seen = [], set()
+  for i, row in enumerate(data):
+    row_id = row.get("id") if isinstance(row, dict) else None
+    label = f"[{i}] id={row_id!r}"
+    try:
+      rows = _train_rows(row, path.stem)
+      if rows and rows[0].key in seen:
+        raise ValueError("duplicate id")
+    except ValueError as e:
+      policy.reject(path, label, e.args[0])
+      continue
+    seen.add(rows[0].key)
+    records += [dataclasses.replace(r, file=str(path), label=label) for r in rows]
+  return records
+
+
+# --------------------------------------------------------------------------- test JSONL
+
+
+def read_jsonl(path: epath.Path, policy: RecordPolicy) -> Iterator[tuple[int, dict]]:
+  """Yields (line number, object); malformed lines and non-objects go through `policy`."""
+  for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+    if not line.strip():
+      continue
+    try:
+      row = json.loads(line)
+    except json.JSONDecodeError as e:
+      policy.reject(path, f"line {lineno}", f"malformed JSON: {e.msg} (column {e.colno})")
+      continue
+    if not isinstance(row, dict):
+      policy.reject(path, f"line {lineno}", "not a JSON object")
+      continue
+    yield lineno, row
+
+
+def _split_row(row: dict) -> tuple[str, Optional[tuple[str, str]], Optional[str]]:
+  """(question_id, (image, question) or None, answer or None); raises ValueError.
+
+  A row with an answer field is an answer row (and also a question row if it names an image);
+  any other row is a question row and needs image and text.
+  """
+  qid = get_text(row, QID_KEYS, "question_id")
+  has_answer = first_key(row, ANSWER_KEYS) is not None
+  has_question = not has_answer or first_key(row, IMAGE_KEYS) is not None
+  question = None
+  if has_question:
+    question = (get_image(row), clean_instruction(get_text(row, QUESTION_KEYS, "text")))
+    if not question[1]:
+      raise ValueError("empty instruction")
+  answer = get_text(row, ANSWER_KEYS, "answer") if has_answer else None
+  return qid, question, answer
+
+
+def _qid(row: dict) -> Optional[str]:
+  key = first_key(row, QID_KEYS)
+  return None if key is None else str(row[key])
+
+
+def parse_test_jsonl(path: epath.PathLike, policy: RecordPolicy) -> list[QARecord]:
+  """Reads question rows {"question_id", "image", "text"}, answer rows {"question_id", "answer"}."""
+  path = epath.Path(path)
+  questions, answers = {}, {}
+  for lineno, row in read_jsonl(path, policy):
+    try:
+      qid, question, answer = _split_row(row)
+      for table, value in ((questions, question), (answers, answer)):
+        if value is not None and qid in table:
+          raise ValueError(f"duplicate question_id {qid!r} (first on line {table[qid][0]})")
+    except ValueError as e:
+      policy.reject(path, f"line {lineno} question_id={_qid(row)!r}", e.args[0])
+      continue
+    if question is not None:
+      questions[qid] = (lineno, question)
+    if answer is not None:
+      answers[qid] = (lineno, answer)
+  return _pair(path, questions, answers, policy)
+
+
+def _pair(path: epath.Path, questions: dict, answers: dict, policy: RecordPolicy) -> list[QARecord]:
+  for qid in answers.keys() - questions.keys():
+    policy.reject(path, f"line {answers[qid][0]} question_id={qid!r}", "answer without question")
+  records = []
+  for qid, (lineno, (image, instruction)) in questions.items():
+    label = f"line {lineno} question_id={qid!r}"
+    if qid not in answers:
+      policy.reject(path, label, "question without answer")
+      continue
+    records.append(QARecord(key=f"{path.stem}/{qid}", image=image, source=path.stem,
+                            instruction=instruction, answer=answers[qid][1], file=str(path),
+                            label=label))
+  return records
+
+
+# --------------------------------------------------------------------------- images
+
+
+def resolve_image(images_dir: epath.Path, image: str, source: str) -> tuple[epath.Path, str]:
+  """Finds images_dir/image, else images_dir/source/image; returns (path, path rel. to images_dir).
+
+  Raises FileNotFoundError naming the paths tried.
+  """
+  rel = image.lstrip("/")
+  for candidate in (rel, f"{source}/{rel}"):
+    if (images_dir / candidate).exists():
+      return images_dir / candidate, candidate
+  raise FileNotFoundError(f"image not found: {images_dir / rel} (nor {images_dir / source / rel})")
+
+
+# --------------------------------------------------------------------------- boxes
+
+_NUM = r"\s*(-?\d+(?:\.\d+)?)\s*"
+_BOX_FORMS = (
+    ("percent", re.compile(r"\{\s*<" + _NUM + r">\s*<" + _NUM + r">\s*<" + _NUM + r">\s*<" + _NUM
+                           + r">(?:\s*\|\s*<" + _NUM + r">)?\s*\}")),
+    ("permille", re.compile(r"<box>\s*\(" + _NUM + "," + _NUM + r"\)\s*,?\s*\(" + _NUM + ","
+                            + _NUM + r"\)\s*</box>")),
+    ("bracket", re.compile(r"[\[(]" + _NUM + "," + _NUM + "," + _NUM + "," + _NUM + r"[\])]")),
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class RawBox:
+  coords: tuple[float, float, float, float]  # x1, y1, x2, y2 as written.
+  form: str  # "percent", "permille" or "bracket".
+
+
+def find_boxes(text: str) -> list[RawBox]:
+  """All boxes written in `text`, in order of appearance."""
+  found = []
+  for form, pattern in _BOX_FORMS:
+    for m in pattern.finditer(text):
+      found.append((m.start(), RawBox(tuple(float(v) for v in m.groups()[:4]), form)))
+  return [box for _, box in sorted(found, key=lambda item: item[0])]
+
+
+def box_scale(box: RawBox, image_size: Optional[tuple[int, int]],
+              bracket_scale: str = "auto") -> tuple[float, float]:
+  """(x scale, y scale) dividing the written coordinates into [0, 1]."""
+  scale = box.form if box.form != "bracket" else bracket_scale
+  if scale == "auto":
+    scale = "unit" if max(box.coords) <= 1.0 else "pixel"
+  if scale == "pixel":
+    if image_size is None:
+      raise ValueError(f"pixel box {list(box.coords)} needs the image size")
+    return float(image_size[0]), float(image_size[1])
+  if scale not in SCALES:
+    raise ValueError(f"unknown box scale {scale!r}")
+  return SCALES[scale], SCALES[scale]
+
+
+def normalize_box(box: RawBox, image_size: Optional[tuple[int, int]] = None,
+                  bracket_scale: str = "auto", tolerance: float = 0.01) -> tuple[float, ...]:
+  """[ymin, xmin, ymax, xmax] in [0, 1]; raises ValueError for an inverted or out-of-range box."""
+  sx, sy = box_scale(box, image_size, bracket_scale)
+  x1, y1, x2, y2 = box.coords
+  ymin, xmin, ymax, xmax = y1 / sy, x1 / sx, y2 / sy, x2 / sx
+  if ymin > ymax or xmin > xmax:
+    raise ValueError(f"inverted box {list(box.coords)}")
+  if min(ymin, xmin) < -tolerance or max(ymax, xmax) > 1 + tolerance:
+    raise ValueError(f"box {list(box.coords)} ({box.form}) outside the image")
+  return tuple(min(max(v, 0.0), 1.0) for v in (ymin, xmin, ymax, xmax))
+
+
+def parse_boxes(text: str, image_size: Optional[tuple[int, int]] = None,
+                bracket_scale: str = "auto") -> list[tuple[float, ...]]:
+  return [normalize_box(b, image_size, bracket_scale) for b in find_boxes(text)]
+
+
+# --------------------------------------------------------------------------- task type
+
+_GROUNDING = re.compile(r"\b(bounding box(es)?|bbox|coordinates?|locate|locali[sz]e|grounding|"
+                        r"detect)\b|\[refer\]|<ref>|\[detection\]", re.I)
+_CAPTION = re.compile(r"\b(describe|description|caption|summari[sz]e)|\[caption\]|"
+                      r"what (does|do) (this|the) (image|picture|photo|scene) "
+                      r"(show|depict|contain)", re.I)
+_OTHER = re.compile(r"\b(classify|classification|categor(y|ize|ise)|scene type)\b", re.I)
+_QUESTION = re.compile(r"^(what|which|how|is|are|does|do|can|was|were|where|who|why|when|has|"
+                       r"have|count)\b", re.I)
+_SOURCE_HINTS = (("caption", "caption"), ("rsvg", "grounding"), ("vqa", "vqa"),
+                 ("floodnet", "vqa"))
+
+
+def detect_task(instruction: str, answer: str, source: str = "") -> str:
+  """caption / vqa / grounding / other, from boxes, instruction wording, then the source name.
+
+  Order: a box in the answer or instruction, or grounding words -> grounding; caption words ->
+  caption; classification words -> other; a question (ends with '?' or starts with a question
+  word) -> vqa; a source name containing caption / rsvg / vqa / floodnet -> that task; else other.
+  """
+  if find_boxes(answer) or find_boxes(instruction) or _GROUNDING.search(instruction):
+    return "grounding"
+  if _CAPTION.search(instruction):
+    return "caption"
+  if _OTHER.search(instruction):
+    return "other"
+  if instruction.rstrip().endswith("?") or _QUESTION.match(instruction):
+    return "vqa"
+  for hint, task in _SOURCE_HINTS:
+    if hint in source.lower():
+      return task
+  return "other"
+
+
+def record_boxes(record: QARecord, image_size: tuple[int, int],
+                 bracket_scale: str = "auto") -> list[tuple[float, ...]]:
+  """Boxes of a record: from the answer, else from the instruction (region prompts)."""
+  boxes = parse_boxes(record.answer, image_size, bracket_scale)
+  return boxes or parse_boxes(record.instruction, image_size, bracket_scale)

@@ -1,0 +1,1 @@
+"""rsicd dataset (TFDS builder)."""

@@ -1,0 +1,1 @@
+"""rsitmd dataset (TFDS builder)."""

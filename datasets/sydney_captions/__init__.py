@@ -1,0 +1,1 @@
+"""sydney_captions dataset (TFDS builder)."""

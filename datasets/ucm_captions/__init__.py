@@ -1,0 +1,1 @@
+"""ucm_captions dataset (TFDS builder)."""
