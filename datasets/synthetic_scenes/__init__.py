@@ -1,0 +1,1 @@
+"""Synthetic remote-sensing scenes (procedural aerial images, boxes, five captions each)."""
