@@ -34,8 +34,9 @@ def maybe_initialize(cfg=None) -> None:
     num = int(cfg.get("num_processes") or os.environ["RSVLM_NUM_PROCESSES"])
     pid = cfg.get("process_id", -1)
     pid = int(pid if pid is not None and pid >= 0 else os.environ["RSVLM_PROCESS_ID"])
-    if jax.default_backend() == "cpu" or os.environ.get("JAX_PLATFORMS", "") == "cpu":
-      jax.config.update("jax_cpu_collectives_implementation", "gloo")
+    # CPU collectives across processes (used by launch/local.sh). This only configures the CPU client, and
+    # must not query the backend: that would initialise XLA before `jax.distributed.initialize`.
+    jax.config.update("jax_cpu_collectives_implementation", "gloo")
     jax.distributed.initialize(coordinator_address=coordinator, num_processes=num, process_id=pid)
   elif _auto_detectable(cfg):
     jax.distributed.initialize()
