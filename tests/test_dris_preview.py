@@ -1,0 +1,20 @@
+"""The DRIS preview picture: panels, overlay colours, labels."""
+import numpy as np
+
+from rsvlm_jax.tools import dris_preview
+
+
+def test_overlay_colours_follow_the_map():
+  img = np.full((64, 64, 3), 128, np.uint8)
+  cmap = np.zeros((8, 8), np.float32)
+  cmap[:, 4:] = 1.0  # right half complex.
+  out = np.asarray(dris_preview.overlay(img, cmap, 64), np.float32)
+  left, right = out[:, :16].mean((0, 1)), out[:, -16:].mean((0, 1))
+  assert right[0] > left[0] + 50 and left[2] > right[2] + 50  # red where complex, blue where flat.
+
+
+def test_render_grid_size():
+  imgs = [np.zeros((40, 50, 3), np.uint8)] * 5
+  cmaps = [np.zeros((8, 8), np.float32)] * 5
+  pic = dris_preview.render(imgs, cmaps, ["x"] * 5, size=32, cols=4)
+  assert pic.size == (4 * 32, 2 * (32 + 16))
