@@ -18,3 +18,23 @@ def test_render_grid_size():
   cmaps = [np.zeros((8, 8), np.float32)] * 5
   pic = dris_preview.render(imgs, cmaps, ["x"] * 5, size=32, cols=4)
   assert pic.size == (4 * 32, 2 * (32 + 16))
+
+
+def test_command_writes_png_with_one_panel_per_image(tiny_data_dir, tmp_path):
+  """The command as a user runs it: the run's DRIS thresholds, N panels, a readable PNG."""
+  import os
+  import subprocess
+  import sys
+  from PIL import Image
+  root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+  out = tmp_path / "preview.png"
+  env = dict(os.environ, JAX_PLATFORMS="cpu", XLA_FLAGS="")
+  proc = subprocess.run(
+      [sys.executable, "-m", "rsvlm_jax.tools.dris_preview",
+       f"--config=configs/demo.py:runlocal=True,dris=True,data_dir={tiny_data_dir}",
+       f"--workdir={tmp_path / 'run'}", f"--out={out}", "--num=6", "--tile=32", "--cols=3"],
+      cwd=root, env=env, capture_output=True, text=True, timeout=300)
+  assert proc.returncode == 0, proc.stderr[-2000:]
+  pic = Image.open(out)
+  assert pic.size == (3 * 32, 2 * (32 + 16))
+  assert os.path.exists(tmp_path / "run" / "dris")  # thresholds calibrated and cached like a training run.

@@ -19,13 +19,17 @@ from PIL import Image, ImageDraw
 
 from rsvlm_jax import dris
 
-_CONFIG = config_flags.DEFINE_config_file("config", None, "Run config (file.py[:args]).", lock_config=True)
-_WORKDIR = flags.DEFINE_string("workdir", None, "Run directory (DRIS thresholds are read from / cached in it).")
-_OUT = flags.DEFINE_string("out", "dris_preview.png", "PNG to write.")
-_NUM = flags.DEFINE_integer("num", 12, "Number of images.")
-_SPLIT = flags.DEFINE_string("split", "test", "Split to draw from.")
-_TILE = flags.DEFINE_integer("tile", 192, "Size of each panel in px.")
-_COLS = flags.DEFINE_integer("cols", 4, "Panels per row.")
+def _define_flags():
+  """Flags are defined only when run as a command, so importing this module never collides with main's."""
+  return {
+      "config": config_flags.DEFINE_config_file("config", None, "Run config (file.py[:args]).", lock_config=True),
+      "workdir": flags.DEFINE_string("workdir", None, "Run directory (DRIS thresholds are read from / cached in it)."),
+      "out": flags.DEFINE_string("out", "dris_preview.png", "PNG to write."),
+      "num": flags.DEFINE_integer("num", 12, "Number of images."),
+      "split": flags.DEFINE_string("split", "test", "Split to draw from."),
+      "tile": flags.DEFINE_integer("tile", 192, "Size of each panel in px."),
+      "cols": flags.DEFINE_integer("cols", 4, "Panels per row."),
+  }
 
 
 def overlay(image: np.ndarray, cmap: np.ndarray, size: int, alpha: float = 0.45) -> Image.Image:
@@ -51,21 +55,21 @@ def render(images, cmaps, labels, *, size: int = 192, cols: int = 4) -> Image.Im
   return canvas
 
 
-def main(argv):
+def main(argv, f):
   del argv
   from rsvlm_jax.data import pipeline as pipeline_lib  # pylint: disable=g-import-not-at-top
-  config = _CONFIG.value
-  workdir = os.path.abspath(_WORKDIR.value)
+  config = f["config"].value
+  workdir = os.path.abspath(f["workdir"].value)
   os.makedirs(workdir, exist_ok=True)
   pipe = pipeline_lib.InputPipeline(config.input, workdir, seed=config.seed)
-  src = pipe.source(_SPLIT.value)
-  n = min(_NUM.value, len(src))
+  src = pipe.source(f["split"].value)
+  n = min(f["num"].value, len(src))
   idx = np.linspace(0, len(src) - 1, n).astype(int)
   feats = pipe._source_info.features  # pylint: disable=protected-access
   scene_names = list(feats["scene"].names) if "scene" in feats and hasattr(feats["scene"], "names") else None
   images, cmaps, labels = [], [], []
   for i in idx:
-    rec = pipe.record(_SPLIT.value, i)
+    rec = pipe.record(f["split"].value, i)
     score, cmap = dris.score_image(rec["image"], config.input.score_size)
     bucket = int(dris.choose_bucket([score], pipe.thresholds)[0])
     res = pipe.buckets.resolutions[bucket]
@@ -73,12 +77,13 @@ def main(argv):
     images.append(rec["image"])
     cmaps.append(cmap)
     labels.append(f"#{i} score {score:.3f} -> {res}px ({pipe.buckets.tokens[bucket]} tok){name}")
-  render(images, cmaps, labels, size=_TILE.value, cols=_COLS.value).save(_OUT.value)
-  logging.info("Wrote %s (%d images, thresholds %s, resolutions %s)", _OUT.value, n, pipe.thresholds.tolist(),
+  render(images, cmaps, labels, size=f["tile"].value, cols=f["cols"].value).save(f["out"].value)
+  logging.info("Wrote %s (%d images, thresholds %s, resolutions %s)", f["out"].value, n, pipe.thresholds.tolist(),
                list(pipe.buckets.resolutions))
-  print(f"Wrote {_OUT.value}")
+  print("Wrote " + f["out"].value)
 
 
 if __name__ == "__main__":
+  _FLAGS = _define_flags()
   flags.mark_flags_as_required(["config", "workdir"])
-  app.run(main)
+  app.run(lambda argv: main(argv, _FLAGS))
