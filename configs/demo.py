@@ -18,13 +18,13 @@ from rsvlm_jax import config as config_lib
 
 def get_config(arg=None):
   arg = config_lib.parse_arg(
-      arg, steps=-1, ckpt_every=-1, batch=64, runlocal=False, dris=False, res=96, seed=0,
+      arg, steps=-1, ckpt_every=-1, batch=64, runlocal=False, dris=False, res=64, seed=0,
       dataset="synthetic_scenes/demo", data_dir=os.environ.get("RSVLM_DATA_DIR", "data"), variant="mu/8",
       global_w=1.0, local_w=0.0, object_w=0.0, caption_w=1.0, budget=0.5, eval_every=0)
   c = ml_collections.ConfigDict()
   c.seed = arg.seed
-  # -1 = the mode's default: 1200 steps / checkpoint every 200 (runlocal: 6 / 3).
-  c.total_steps = arg.steps if arg.steps > 0 else (6 if arg.runlocal else 1200)
+  # -1 = the mode's default: 800 steps / checkpoint every 200 (runlocal: 6 / 3).
+  c.total_steps = arg.steps if arg.steps > 0 else (6 if arg.runlocal else 800)
   c.ckpt_every = arg.ckpt_every if arg.ckpt_every > 0 else (3 if arg.runlocal else 200)
   c.eval_every = arg.eval_every
   c.log_every = 1
