@@ -6,8 +6,10 @@ is a pure function of (config seed, split, index), so builds are reproducible bi
 from __future__ import annotations
 
 import dataclasses
+import io
 
 import numpy as np
+from PIL import Image
 import tensorflow_datasets as tfds
 
 from rsvlm_datasets.synthetic_scenes import captions as captions_lib
@@ -70,6 +72,12 @@ class Builder(tfds.core.GeneratorBasedBuilder):
       yield key, example
 
 
+def _png(image: np.ndarray) -> bytes:
+  buffer = io.BytesIO()
+  Image.fromarray(np.asarray(image, np.uint8)).save(buffer, format="PNG")
+  return buffer.getvalue()
+
+
 def make_example(seed: int, split: str, index: int, min_size: int, max_size: int):
   """(key, feature dict) of one example; deterministic."""
   stream = seed * 10 + SPLIT_SEEDS[split]
@@ -77,7 +85,8 @@ def make_example(seed: int, split: str, index: int, min_size: int, max_size: int
   rng = np.random.default_rng([stream, index, 1])
   image_id = f"{split}_{index:06d}"
   return image_id, {
-      "image": scene.image,
+      # Encoded here with PIL: TFDS would encode a numpy array with TensorFlow, which the runtime lacks.
+      "image": _png(scene.image),
       "image_id": image_id,
       "captions": captions_lib.make_captions(scene, rng),
       "objects": {"bbox": [tfds.features.BBox(*np.clip(o.box, 0.0, 1.0)) for o in scene.objects],
