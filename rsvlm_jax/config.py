@@ -77,3 +77,35 @@ def load_config(spec: str) -> ml_collections.ConfigDict:
 def config_path(name: str) -> str:
   """Path of a config shipped in the repository's configs/ folder."""
   return os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "configs", name)
+
+
+def unknown_override(config: ml_collections.ConfigDict, argv: list[str]) -> str | None:
+  """The first `--config.a.b=v` override in argv whose dotted key the config lacks, as an error message.
+
+  ml_collections reports such a key as a bare KeyError deep in flag parsing; this names it, the flag it
+  came from and the keys that do exist at that level. Returns None when every override names a real key.
+  """
+  for arg in argv:
+    if not arg.startswith("--config."):
+      continue
+    dotted = arg[len("--config."):].split("=", 1)[0]
+    node, path = config, []
+    for part in dotted.split("."):
+      keys = list(node.keys()) if isinstance(node, (ml_collections.ConfigDict, dict)) else []
+      if part not in keys:
+        where = ".".join(path) or "the top level"
+        return (f"Unknown config key {dotted!r} (from {arg}): no key {part!r} under {where}; "
+                f"known keys there: {sorted(keys)}")
+      node = node[part]
+      path.append(part)
+  return None
+
+
+def config_spec_from_argv(argv: list[str]) -> str | None:
+  """The value of --config in argv (`--config=X` or `--config X`), or None."""
+  for i, arg in enumerate(argv):
+    if arg.startswith("--config="):
+      return arg.split("=", 1)[1]
+    if arg == "--config" and i + 1 < len(argv):
+      return argv[i + 1]
+  return None

@@ -6,6 +6,7 @@ Restarting with the same workdir resumes from the newest checkpoint.
 from __future__ import annotations
 
 import os
+import sys
 
 from absl import app
 from absl import flags
@@ -57,5 +58,21 @@ def main(argv):
   run(_CONFIG.value, _WORKDIR.value, _MODE.value)
 
 
+def _fail_on_unknown_override(argv: list[str]) -> None:
+  """Exits naming the key when a --config.KEY=VALUE override names no key of the config."""
+  from rsvlm_jax import config as config_lib  # pylint: disable=g-import-not-at-top
+  spec = config_lib.config_spec_from_argv(argv)
+  if not spec or not any(a.startswith("--config.") for a in argv):
+    return
+  try:
+    config = config_lib.load_config(spec)
+  except Exception:  # pylint: disable=broad-except
+    return  # A broken config file is reported by the normal flag parsing, with its traceback.
+  message = config_lib.unknown_override(config, argv)
+  if message:
+    sys.exit(f"main: {message}")
+
+
 if __name__ == "__main__":
+  _fail_on_unknown_override(sys.argv)
   app.run(main)

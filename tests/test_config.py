@@ -1,4 +1,6 @@
 """Config arg parsing and the demo config."""
+import os
+
 import pytest
 
 from rsvlm_jax import config as config_lib
@@ -35,3 +37,23 @@ def test_steps_from():
   assert config_lib.steps_from(examples=640, batch_size=64) == 10
   with pytest.raises(ValueError):
     config_lib.steps_from(3, epochs=1)
+
+
+def test_unknown_override_names_the_key_and_the_known_ones():
+  c = config_lib.load_config(config_lib.config_path("demo.py") + ":runlocal=True")
+  assert config_lib.unknown_override(c, ["--config.input.batch_size=4", "--config.seed=1"]) is None
+  msg = config_lib.unknown_override(c, ["--config.seed=1", "--config.input.bogus=1"])
+  assert "'input.bogus'" in msg and "batch_size" in msg and "--config.input.bogus=1" in msg
+  msg = config_lib.unknown_override(c, ["--config.optimm.lr=1"])
+  assert "'optimm'" in msg and "the top level" in msg
+
+
+def test_main_exits_naming_an_unknown_override(tmp_path):
+  import subprocess  # pylint: disable=g-import-not-at-top
+  import sys  # pylint: disable=g-import-not-at-top
+  root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+  proc = subprocess.run([sys.executable, "-m", "rsvlm_jax.main", "--config=configs/demo.py:runlocal=True",
+                         "--config.input.bogus=1", f"--workdir={tmp_path}"], cwd=root, capture_output=True,
+                        text=True, timeout=120)
+  assert proc.returncode != 0
+  assert "Unknown config key 'input.bogus'" in proc.stderr
