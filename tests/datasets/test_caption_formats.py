@@ -139,6 +139,12 @@ def test_builder_strict_then_lenient_metadata(rsicd, tmp_path):
   assert "unreadable image" in skipped[1]["reason"]
 
 
+def test_strict_build_stops_on_an_unreadable_image_naming_its_path(rsicd, tmp_path):
+  (rsicd / "RSICD_images" / "port_2.jpg").write_bytes(b"not an image")
+  with pytest.raises(cf.BadRecordError, match=r"RSICD_images/port_2\.jpg: images\[8\] .*unreadable image"):
+    _build("rsicd", "default", rsicd, tmp_path / "d")
+
+
 # --------------------------------------------------------------------------- RSICD/RSITMD dedup
 
 
