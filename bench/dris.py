@@ -40,7 +40,7 @@ def run_configs(steps: int, data_dir: str, batch: int = 64):
 
 def main(argv):
   del argv
-  from rsvlm_jax import main as main_lib  # pylint: disable=g-import-not-at-top
+  from rsvlm_jax import job  # pylint: disable=g-import-not-at-top
   # --quick: 200 steps at batch 32 (about 8 minutes for the three runs on 2 CPU cores); full: 800 at 64.
   steps = _STEPS.value or (200 if _QUICK.value else 800)
   batch = _BATCH.value or (32 if _QUICK.value else 64)
@@ -49,7 +49,7 @@ def main(argv):
   for name, config in run_configs(steps, _DATA_DIR.value, batch).items():
     if _QUICK.value:
       config.evals.captioning.max_images = 150
-    m = main_lib.run(config, os.path.join(root, name))
+    m = job.run(config, os.path.join(root, name))
     eff = m["efficiency"]
     runs.append({
         "name": name, "resolutions": eff["resolutions"], "bucket_histogram": eff["histogram"],

@@ -5,51 +5,18 @@ Restarting with the same workdir resumes from the newest checkpoint.
 """
 from __future__ import annotations
 
-import os
 import sys
 
 from absl import app
 from absl import flags
-from absl import logging
 from ml_collections import config_flags
+
+from rsvlm_jax.job import run  # Re-exported: `main.run(config, workdir)` from Python.
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Config file (file.py[:args]).", lock_config=True)
 _WORKDIR = flags.DEFINE_string("workdir", None, "Directory for checkpoints, metrics and the run record.")
 _MODE = flags.DEFINE_enum("mode", "train_and_eval", ["train", "eval", "train_and_eval"], "What to run.")
 flags.mark_flags_as_required(["config", "workdir"])
-
-
-def run(config, workdir: str, mode: str = "train_and_eval") -> dict:
-  """Runs a job programmatically (used by tests, sweeps and benchmarks); returns the final metrics."""
-  # Imported here so `--help` and flag errors stay fast.
-  from rsvlm_jax import distributed  # pylint: disable=g-import-not-at-top
-  from rsvlm_jax.evaluate import report  # pylint: disable=g-import-not-at-top
-  from rsvlm_jax.train import trainer as trainer_lib  # pylint: disable=g-import-not-at-top
-  import jax  # pylint: disable=g-import-not-at-top
-
-  distributed.maybe_initialize(config.get("distributed"))
-  workdir = os.path.abspath(os.path.expanduser(workdir))
-  trainer = trainer_lib.Trainer(config, workdir)
-  summary = {}
-  if mode in ("train", "train_and_eval"):
-    summary = trainer.train()
-    if summary.get("preempted"):
-      return {"preempted": True}
-  elif trainer.restore() is None:
-    raise FileNotFoundError(f"--mode=eval needs a checkpoint in {os.path.join(workdir, 'checkpoints')}")
-  if mode == "train":
-    return summary
-  results = trainer.evaluate()
-  metrics = report.build(results, len(trainer.pipe.source(config.evals.retrieval.get("split", "test"))
-                                      if "retrieval" in config.evals else []),
-                         int(jax.device_get(trainer.state.step)))
-  metrics["compilations"] = trainer.tracker.summary()
-  metrics["train"] = summary
-  path = report.write(workdir, metrics)
-  if jax.process_index() == 0:
-    print(report.table(metrics), flush=True)
-    logging.info("Wrote %s", path)
-  return metrics
 
 
 def main(argv):

@@ -71,7 +71,7 @@ def results_markdown(results: list[dict], keys=HEADLINE) -> str:
 
 
 def run_sweep(sweep, workdir: str, quick: bool = False) -> list[dict]:
-  from rsvlm_jax import main as main_lib  # pylint: disable=g-import-not-at-top
+  from rsvlm_jax import job  # pylint: disable=g-import-not-at-top
   base = sweep.quick_base if quick and sweep.get("quick_base") else sweep.base
   results = []
   for run in sweep.runs:
@@ -83,7 +83,7 @@ def run_sweep(sweep, workdir: str, quick: bool = False) -> list[dict]:
         apply_overrides(config, dict(run.get("overrides", {})))
         config.seed = int(seed)
         logging.info("Sweep run %s seed %d -> %s", run["name"], seed, rundir)
-        main_lib.run(config, rundir)
+        job.run(config, rundir)
       with open(done) as f:
         results.append({"name": run["name"], "seed": int(seed), "metrics": flatten_metrics(json.load(f))})
       _write(workdir, results)

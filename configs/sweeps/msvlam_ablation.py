@@ -2,7 +2,8 @@ r"""MS-VLAM ablation: global only; + local; + object; all levels — two seeds e
 
   python -m rsvlm_jax.sweep --config=configs/sweeps/msvlam_ablation.py --workdir=/tmp/ablation [--quick]
 
-Args: seeds (count, default 2), steps (full run), quick_steps, data_dir.
+Args: seeds (count, default 2), steps (full run), quick_steps, data_dir, runlocal (smoke: tiny set and model,
+a few steps; what the tests run).
 """
 import os
 
@@ -12,11 +13,13 @@ from rsvlm_jax import config as config_lib
 
 
 def get_config(arg=None):
-  arg = config_lib.parse_arg(arg, seeds=2, steps=1200, quick_steps=300,
-                             data_dir=os.environ.get("RSVLM_DATA_DIR", "data"))
+  arg = config_lib.parse_arg(arg, seeds=2, steps=800, quick_steps=300, data_dir=os.environ.get("RSVLM_DATA_DIR", "data"),
+                             runlocal=False)
+  demo = config_lib.config_path("demo.py")
+  extra = ",runlocal=True" if arg.runlocal else ""
   c = ml_collections.ConfigDict()
-  c.base = f"configs/demo.py:steps={arg.steps},data_dir={arg.data_dir}"
-  c.quick_base = f"configs/demo.py:steps={arg.quick_steps},data_dir={arg.data_dir}"
+  c.base = f"{demo}:steps={arg.steps},ckpt_every={arg.steps},data_dir={arg.data_dir}{extra}"
+  c.quick_base = f"{demo}:steps={arg.quick_steps},ckpt_every={arg.quick_steps},data_dir={arg.data_dir}{extra}"
   c.seeds = tuple(range(arg.seeds))
   off, on = 0.0, 1.0
   level = lambda g, l, o: {"losses.global_alignment.weight": g, "losses.local_alignment.weight": l,
