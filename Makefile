@@ -6,12 +6,14 @@
 PYTHON ?= python3
 VENV ?= .venv
 TEST_VENV ?= .venv-test
+BENCH_VENV ?= .venv-bench
+BENCH_OUT ?= bench_results
 WORKDIR ?= workdir/demo
 DATA_DIR ?= data
 DEMO_ARGS ?=
 PYTEST_ARGS ?=
 
-.PHONY: demo test install install-test dataset smoke clean
+.PHONY: demo test bench install install-test install-bench dataset clean
 
 $(VENV)/.installed: setup.py constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -25,8 +27,15 @@ $(TEST_VENV)/.installed: setup.py constraints.txt
 	$(TEST_VENV)/bin/python -m pip install -q -c constraints.txt -e '.[test]'
 	touch $@
 
+$(BENCH_VENV)/.installed: setup.py constraints.txt
+	$(PYTHON) -m venv $(BENCH_VENV)
+	$(BENCH_VENV)/bin/python -m pip install -q --upgrade pip
+	$(BENCH_VENV)/bin/python -m pip install -q -c constraints.txt -e '.[bench]'
+	touch $@
+
 install: $(VENV)/.installed
 install-test: $(TEST_VENV)/.installed
+install-bench: $(BENCH_VENV)/.installed
 
 dataset: install
 	$(VENV)/bin/python -m rsvlm_jax.build_dataset synthetic_scenes/demo --data_dir=$(DATA_DIR)
@@ -38,7 +47,14 @@ demo: dataset
 test: install-test
 	$(TEST_VENV)/bin/python -m pytest -q $(PYTEST_ARGS) tests
 
+# Every benchmark in its quick form, JSON into $(BENCH_OUT)/ (needs the demo dataset: `make dataset`).
+bench: install-bench dataset
+	$(BENCH_VENV)/bin/python -m bench.decode --out $(BENCH_OUT)/decode.json
+	$(BENCH_VENV)/bin/python -m bench.input_pipeline --out $(BENCH_OUT)/input_pipeline.json --data_dir $(DATA_DIR)
+	$(BENCH_VENV)/bin/python -m bench.train_step --out $(BENCH_OUT)/train_step.json --quick
+	$(BENCH_VENV)/bin/python -m bench.dris --out $(BENCH_OUT)/dris.json --quick --data_dir $(DATA_DIR)
+
 clean:
-	rm -rf $(VENV) $(TEST_VENV) workdir
+	rm -rf $(VENV) $(TEST_VENV) $(BENCH_VENV) workdir
 
 comma := ,

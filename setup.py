@@ -22,7 +22,8 @@ EXTRAS = {
     # pycocoevalcap is the independent reference for the captioning metrics;
     # tensorflow-cpu is needed only by TFDS's own DatasetBuilderTestCase harness.
     "test": ["pytest>=8", "pycocoevalcap==1.2", "tensorflow-cpu>=2.21,<2.22", "dill"],
-    "bench": ["matplotlib"],
+    # open_clip (PyTorch) is the reference that bench/train_step.py measures our training step against.
+    "bench": ["torch==2.15.0", "open-clip-torch==3.3.0"],
 }
 
 setuptools.setup(
