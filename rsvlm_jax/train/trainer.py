@@ -134,7 +134,7 @@ class Trainer:
       (loss, metrics), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
       updates, opt_state = self.tx.update(grads, state.opt_state, state.params)
       params = optax.apply_updates(state.params, updates)
-      metrics.update(loss=loss, grad_norm=optax.global_norm(grads), lr=self.schedule(state.step),
+      metrics.update(loss=loss, grad_norm=optax.tree.norm(grads), lr=self.schedule(state.step),
                      temperature=jnp.exp(state.params["logit_scale"]))
       return TrainState(step=state.step + 1, params=params, opt_state=opt_state), metrics
 
