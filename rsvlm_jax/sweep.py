@@ -20,10 +20,6 @@ from ml_collections import config_flags
 
 from rsvlm_jax.config import load_config
 
-_CONFIG = config_flags.DEFINE_config_file("config", None, "Sweep config file.", lock_config=False)
-_WORKDIR = flags.DEFINE_string("workdir", None, "Sweep directory.")
-_QUICK = flags.DEFINE_bool("quick", False, "Use the sweep's quick base config (fewer steps).")
-flags.mark_flags_as_required(["config", "workdir"])
 
 HEADLINE = ("retrieval/t2i_R@1", "retrieval/t2i_R@10", "retrieval/i2t_R@1", "retrieval/mR", "captioning/BLEU-4",
             "captioning/CIDEr-D")
@@ -98,11 +94,21 @@ def _write(workdir: str, results: list[dict]) -> None:
     f.write(results_markdown(results))
 
 
-def main(argv):
+def _define_flags():
+  """Flags exist only when this runs as a command, so importing the module next to `main` never clashes."""
+  flags_ = {"config": config_flags.DEFINE_config_file("config", None, "Sweep config file.", lock_config=False),
+            "workdir": flags.DEFINE_string("workdir", None, "Sweep directory."),
+            "quick": flags.DEFINE_bool("quick", False, "Use the sweep's quick base config (fewer steps).")}
+  flags.mark_flags_as_required(["config", "workdir"])
+  return flags_
+
+
+def main(argv, f):
   del argv
-  results = run_sweep(_CONFIG.value, _WORKDIR.value, _QUICK.value)
+  results = run_sweep(f["config"].value, f["workdir"].value, f["quick"].value)
   print(results_markdown(results))
 
 
 if __name__ == "__main__":
-  app.run(main)
+  _FLAGS = _define_flags()
+  app.run(lambda argv: main(argv, _FLAGS))
