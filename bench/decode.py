@@ -29,7 +29,8 @@ def main(argv):
   model = rsvlm.Model(vocab_size=1000, image={"variant": _VARIANT.value, "posemb_grid": (16, 16)}, text=tower,
                       decoder=tower, embed_dim=128)
   images = jnp.zeros((_BATCH.value, _RES.value, _RES.value, 3))
-  params = model.init(jax.random.key(0), {"image": images, "text": jnp.ones((_BATCH.value, _LEN.value), jnp.int32)})["params"]
+  text = jnp.ones((_BATCH.value, _LEN.value), jnp.int32)
+  params = model.init(jax.random.key(0), {"image": images, "text": text})["params"]
   _, img = jax.jit(lambda p, x: model.apply({"params": p}, x, method=rsvlm.Model.encode_image))(params, images)
   tokens = img["tokens"]
   rows = []

@@ -63,8 +63,8 @@ def main(argv):
              by["fixed_max"]["encoder_gflops_per_image"]}
   for k in ("t2i_R@10", "CIDEr-D"):
     summary[f"{k}_rel_to_fixed_max"] = by["dris"][k] / max(by["fixed_max"][k], 1e-9) - 1
-  common.write_json(_OUT.value, {"steps": steps, "batch": batch, "quick": _QUICK.value, "runs": runs, "summary": summary,
-                                 "workdir": root})
+  common.write_json(_OUT.value, {"steps": steps, "batch": batch, "quick": _QUICK.value, "runs": runs,
+                                 "summary": summary, "workdir": root})
 
 
 if __name__ == "__main__":

@@ -55,7 +55,7 @@ def tower_dims(variant: str) -> dict:
 
 # -- ours -----------------------------------------------------------------------------------------------
 def make_ours(variant: str, res: int, batch: int, *, dtype=jnp.float32, fused=True, remat=False):
-  """(step_fn, state, batch arrays, flops per step) for our two-tower step."""
+  """(compiled step, state, batch arrays, flops per step, jit'd image encoder) for our two-tower step."""
   d = tower_dims(variant)
   grid = res // d["vit"]["patch_size"]
   model = rsvlm.Model(
@@ -90,7 +90,7 @@ def make_ours(variant: str, res: int, batch: int, *, dtype=jnp.float32, fused=Tr
   cost = compiled.cost_analysis()
   cost = cost[0] if isinstance(cost, (list, tuple)) else cost
   encode = jax.jit(lambda p, x: model.apply({"params": p}, x, method=rsvlm.Model.encode_image)[0])
-  return compiled, state, data, float(cost["flops"]), (encode, params)
+  return compiled, state, data, float(cost["flops"]), encode
 
 
 # -- open_clip ------------------------------------------------------------------------------------------
@@ -132,31 +132,26 @@ def make_open_clip(variant: str, res: int, batch: int):
   return step, counter.get_total_flops()
 
 
-def _time(fn, min_time: float) -> float:
-  """Seconds per call after one warm-up call."""
-  fn()
-  n, t0 = 0, time.perf_counter()
-  while True:
-    fn()
-    n += 1
-    if time.perf_counter() - t0 >= min_time:
-      return (time.perf_counter() - t0) / n
-
-
-def bench_pair(variant, res, batch, peak, min_time, with_torch):
-  compiled, state, data, flops, (encode, params) = make_ours(variant, res, batch)
+def _runner(compiled, state, data):
+  """A no-argument closure running one donated training step and waiting for it."""
   holder = {"s": state}
 
-  def ours():
+  def run():
     holder["s"], loss = compiled(holder["s"], data)
     jax.block_until_ready(loss)
 
+  return run, holder
+
+
+def bench_pair(variant, res, batch, peak, min_time, with_torch):
+  compiled, state, data, flops, encode = make_ours(variant, res, batch)
+  ours, holder = _runner(compiled, state, data)
   torch_step, torch_flops = make_open_clip(variant, res, batch) if with_torch else (None, None)
   times = {"rsvlm_jax": [], "open_clip": []}
   for _ in range(2):  # Alternate, so drift in the machine's state hits both alike.
-    times["rsvlm_jax"].append(_time(ours, min_time))
+    times["rsvlm_jax"].append(common.timeit(ours, min_time=min_time))
     if torch_step is not None:
-      times["open_clip"].append(_time(torch_step, min_time))
+      times["open_clip"].append(common.timeit(torch_step, min_time=min_time))
   rows = []
   for impl, ts in times.items():
     if not ts:
@@ -167,7 +162,8 @@ def bench_pair(variant, res, batch, peak, min_time, with_torch):
     if impl == "open_clip":
       row["torch_counted_gflops_per_step"] = torch_flops / 1e9
     rows.append(row)
-  enc_sec = common.timeit(lambda: encode(holder["s"][0], data["image"]), min_time=min_time / 2)  # params were donated.
+  # The step donated the initial params: encode with the current ones.
+  enc_sec = common.timeit(lambda: encode(holder["s"][0], data["image"]), min_time=min_time / 2)
   eval_row = {"variant": variant, "resolution": res, "encode_images_per_s": batch / enc_sec}
   return rows, eval_row
 
@@ -193,13 +189,7 @@ def speed_options(variant, res, batch, peak, min_time) -> list[dict]:
                    ("fused + remat", {"fused": True, "remat": True}),
                    ("fused + bf16 compute", {"fused": True, "dtype": jnp.bfloat16})):
     compiled, state, data, flops, _ = make_ours(variant, res, batch, **kw)
-    holder = {"s": state}
-
-    def ours(compiled=compiled, data=data, holder=holder):
-      holder["s"], loss = compiled(holder["s"], data)
-      jax.block_until_ready(loss)
-
-    sec = _time(ours, min_time)
+    sec = common.timeit(_runner(compiled, state, data)[0], min_time=min_time)
     rows.append({"option": name, "images_per_s": batch / sec, "gflops_per_step": flops / 1e9,
                  "mfu": flops / sec / 1e9 / peak})
   base = rows[0]["images_per_s"]

@@ -79,6 +79,19 @@ def config_path(name: str) -> str:
   return os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "configs", name)
 
 
+def missing_key(config: ml_collections.ConfigDict, dotted: str) -> str | None:
+  """None when `dotted` ("a.b.c") names a key of `config`; else which part is missing and the keys there."""
+  node, path = config, []
+  for part in dotted.split("."):
+    keys = list(node.keys()) if isinstance(node, (ml_collections.ConfigDict, dict)) else []
+    if part not in keys:
+      where = ".".join(path) or "the top level"
+      return f"no key {part!r} under {where}; known keys there: {sorted(keys)}"
+    node = node[part]
+    path.append(part)
+  return None
+
+
 def unknown_override(config: ml_collections.ConfigDict, argv: list[str]) -> str | None:
   """The first `--config.a.b=v` override in argv whose dotted key the config lacks, as an error message.
 
@@ -89,15 +102,9 @@ def unknown_override(config: ml_collections.ConfigDict, argv: list[str]) -> str 
     if not arg.startswith("--config."):
       continue
     dotted = arg[len("--config."):].split("=", 1)[0]
-    node, path = config, []
-    for part in dotted.split("."):
-      keys = list(node.keys()) if isinstance(node, (ml_collections.ConfigDict, dict)) else []
-      if part not in keys:
-        where = ".".join(path) or "the top level"
-        return (f"Unknown config key {dotted!r} (from {arg}): no key {part!r} under {where}; "
-                f"known keys there: {sorted(keys)}")
-      node = node[part]
-      path.append(part)
+    why = missing_key(config, dotted)
+    if why:
+      return f"Unknown config key {dotted!r} (from {arg}): {why}"
   return None
 
 

@@ -18,7 +18,7 @@ from absl import flags
 from absl import logging
 from ml_collections import config_flags
 
-from rsvlm_jax.config import load_config
+from rsvlm_jax import config as config_lib
 
 
 HEADLINE = ("retrieval/t2i_R@1", "retrieval/t2i_R@10", "retrieval/i2t_R@1", "retrieval/mR", "captioning/BLEU-4",
@@ -26,17 +26,16 @@ HEADLINE = ("retrieval/t2i_R@1", "retrieval/t2i_R@10", "retrieval/i2t_R@1", "ret
 
 
 def apply_overrides(config, overrides: dict) -> None:
-  """Sets dotted keys; an unknown key fails naming it."""
+  """Sets dotted keys; an unknown key fails naming it and the keys that exist there."""
   for key, value in overrides.items():
+    why = config_lib.missing_key(config, key)
+    if why:
+      raise KeyError(f"Sweep override {key!r}: {why}")
+    *parents, leaf = key.split(".")
     node = config
-    parts = key.split(".")
-    for p in parts[:-1]:
-      if p not in node:
-        raise KeyError(f"Sweep override {key!r}: no config key {p!r}")
+    for p in parents:
       node = node[p]
-    if parts[-1] not in node:
-      raise KeyError(f"Sweep override {key!r}: no config key {parts[-1]!r}")
-    node[parts[-1]] = value
+    node[leaf] = value
 
 
 def flatten_metrics(metrics: dict) -> dict[str, float]:
@@ -75,7 +74,7 @@ def run_sweep(sweep, workdir: str, quick: bool = False) -> list[dict]:
       rundir = os.path.join(workdir, run["name"], f"seed{seed}")
       done = os.path.join(rundir, "metrics.json")
       if not os.path.exists(done):
-        config = load_config(base)
+        config = config_lib.load_config(base)
         apply_overrides(config, dict(run.get("overrides", {})))
         config.seed = int(seed)
         logging.info("Sweep run %s seed %d -> %s", run["name"], seed, rundir)

@@ -13,8 +13,8 @@ from rsvlm_jax import config as config_lib
 
 
 def get_config(arg=None):
-  arg = config_lib.parse_arg(arg, seeds=2, steps=800, quick_steps=300, data_dir=os.environ.get("RSVLM_DATA_DIR", "data"),
-                             runlocal=False, runs=("global", "global+local", "global+object", "all"))
+  arg = config_lib.parse_arg(arg, seeds=2, steps=800, quick_steps=300,
+                             data_dir=os.environ.get("RSVLM_DATA_DIR", "data"), runlocal=False, runs=("global", "global+local", "global+object", "all"))
   demo = config_lib.config_path("demo.py")
   extra = ",runlocal=True" if arg.runlocal else ""
   c = ml_collections.ConfigDict()

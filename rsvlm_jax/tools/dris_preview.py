@@ -19,9 +19,10 @@ from PIL import Image, ImageDraw
 
 from rsvlm_jax import dris
 
+
 def _define_flags():
   """Flags are defined only when run as a command, so importing this module never collides with main's."""
-  return {
+  flags_ = {
       "config": config_flags.DEFINE_config_file("config", None, "Run config (file.py[:args]).", lock_config=True),
       "workdir": flags.DEFINE_string("workdir", None, "Run directory (DRIS thresholds are read from / cached in it)."),
       "out": flags.DEFINE_string("out", "dris_preview.png", "PNG to write."),
@@ -30,6 +31,8 @@ def _define_flags():
       "tile": flags.DEFINE_integer("tile", 192, "Size of each panel in px."),
       "cols": flags.DEFINE_integer("cols", 4, "Panels per row."),
   }
+  flags.mark_flags_as_required(["config", "workdir"])
+  return flags_
 
 
 def overlay(image: np.ndarray, cmap: np.ndarray, size: int, alpha: float = 0.45) -> Image.Image:
@@ -85,5 +88,4 @@ def main(argv, f):
 
 if __name__ == "__main__":
   _FLAGS = _define_flags()
-  flags.mark_flags_as_required(["config", "workdir"])
   app.run(lambda argv: main(argv, _FLAGS))
