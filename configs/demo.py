@@ -80,8 +80,9 @@ def get_config(arg=None):
                                        "grad_clip_norm": 1.0, "b1": 0.9, "b2": 0.98, "end_lr_factor": 0.01})
 
   c.evals = ml_collections.ConfigDict({
-      "retrieval": {"split": "test", "batch_size": 64},
-      "captioning": {"split": "test", "batch_size": 64, "num_examples": 5},
+      # complexity_groups: also report metrics for the simple/medium/dense thirds of the split (DRIS score).
+      "retrieval": {"split": "test", "batch_size": 64, "complexity_groups": 3},
+      "captioning": {"split": "test", "batch_size": 64, "num_examples": 5, "complexity_groups": 3},
       "efficiency": {"split": "test", "batch_size": 64},
   })
   c.distributed = ml_collections.ConfigDict({"coordinator_address": "", "num_processes": 0, "process_id": -1,

@@ -138,6 +138,24 @@ def mean_tokens(bucket_ids, buckets: BucketSet) -> float:
   return float(np.asarray(buckets.tokens, np.float64)[ids].mean()) if ids.size else 0.0
 
 
+def complexity_groups(scores, num_groups: int = 3) -> tuple[np.ndarray, tuple[str, ...]]:
+  """Splits a split's images into equal-count groups by complexity score rank, for per-group metrics.
+
+  Returns (group id per image, in [0, num_groups), non-decreasing in the score; ties broken by index)
+  and the group names: ("simple", "dense") for 2, ("simple", "medium", "dense") for 3, else "g0", "g1", ...
+  The groups depend only on the images, not on a run's buckets, so fixed and DRIS runs compare like for like.
+  """
+  if num_groups < 1:
+    raise ValueError(f"num_groups must be positive, got {num_groups} (config key evals.*.complexity_groups)")
+  scores = np.asarray(scores, np.float64)
+  rank = np.empty(len(scores), np.int64)
+  rank[np.argsort(scores, kind="stable")] = np.arange(len(scores))
+  ids = (rank * num_groups) // max(len(scores), 1)
+  names = {2: ("simple", "dense"), 3: ("simple", "medium", "dense")}.get(
+      num_groups, tuple(f"g{i}" for i in range(num_groups)))
+  return ids.astype(np.int32), names
+
+
 # -- coarse to fine ---------------------------------------------------------------------------------
 def select_tiles(cmap: np.ndarray, tile_grid: int, num_tiles: int) -> np.ndarray:
   """(row, col) [num_tiles, 2] of the tiles with the highest summed complexity (ties: row-major order)."""

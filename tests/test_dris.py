@@ -100,3 +100,17 @@ def test_crop_tiles_takes_full_resolution_pixels():
   crops = dris.crop_tiles(img, np.array([[1, 0], [0, 0]]), tile_grid=2, out_size=64)
   assert crops.shape == (2, 64, 64, 3)
   assert np.all(crops[0] == 200) and np.all(crops[1] == 0)
+
+
+@pytest.mark.parametrize("n,num_groups", [(300, 3), (301, 3), (10, 2), (7, 4)])
+def test_complexity_groups_are_equal_count_and_monotone(n, num_groups):
+  scores = np.random.default_rng(n).random(n)
+  ids, names = dris.complexity_groups(scores, num_groups)
+  assert len(names) == num_groups
+  counts = np.bincount(ids, minlength=num_groups)
+  assert counts.max() - counts.min() <= 1 and counts.sum() == n
+  order = np.argsort(scores)
+  assert np.all(np.diff(ids[order]) >= 0)  # A higher score never lands in a simpler group.
+  assert dris.complexity_groups(scores, 3)[1] == ("simple", "medium", "dense")
+  with pytest.raises(ValueError, match="complexity_groups"):
+    dris.complexity_groups(scores, 0)

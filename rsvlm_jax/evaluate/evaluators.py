@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from rsvlm_jax import dris
 from rsvlm_jax.evaluate import caption_metrics
 from rsvlm_jax.evaluate import retrieval
 
@@ -29,17 +30,30 @@ def get(name: str):
   return _EVALUATORS[name]
 
 
+def _groups(pipeline, split: str, num_groups: int):
+  """(group id per image, names) by DRIS complexity score of the split's images, or None when off."""
+  if not num_groups:
+    return None
+  return dris.complexity_groups(pipeline.scores(split), num_groups)
+
+
 def _image_shapes(batch) -> tuple:
   return tuple((k, tuple(batch[k].shape)) for k in ("image", "tiles", "tile_boxes") if k in batch)
 
 
 @register("retrieval")
 class RetrievalEvaluator:
-  """R@1/5/10 image->text and text->image (all captions of each image) and mR, in percent."""
+  """R@1/5/10 image->text and text->image (all captions of each image) and mR, in percent.
 
-  def __init__(self, pipeline, predictor, *, split: str = "test", batch_size: int = 64, ties: str = "pessimistic"):
+  With complexity_groups=N the result also holds "by_complexity": {group: recalls} for the queries of
+  each group of images (equal-count groups by DRIS complexity score; the gallery is always the whole split).
+  """
+
+  def __init__(self, pipeline, predictor, *, split: str = "test", batch_size: int = 64, ties: str = "pessimistic",
+               complexity_groups: int = 0):
     self.pipeline, self.predictor = pipeline, predictor
     self.split, self.batch_size, self.ties = split, batch_size, ties
+    self.complexity_groups = complexity_groups
 
   def run(self, params) -> dict[str, Any]:
     t0 = time.time()
@@ -63,19 +77,30 @@ class RetrievalEvaluator:
       chunk = np.concatenate([chunk, np.zeros((pad, chunk.shape[1]), chunk.dtype)])
       ztxt.append(self.predictor.encode_texts(params, _local_rows(chunk))[:self.batch_size - pad])
     ztxt = np.concatenate(ztxt)
-    out = retrieval.retrieval_metrics(zimg @ ztxt.T, owner, ties=self.ties)
+    i2t, t2i = retrieval.ranks(zimg @ ztxt.T, owner, ties=self.ties)
+    out = retrieval.recalls(i2t, t2i)
     out["eval_images_per_s"] = n / max(enc_s, 1e-9)
+    groups = _groups(self.pipeline, self.split, self.complexity_groups)
+    if groups is not None:
+      ids, names = groups
+      out["by_complexity"] = {name: dict(retrieval.recalls(i2t[ids == g], t2i[ids[owner] == g]),
+                                         num_images=int((ids == g).sum())) for g, name in enumerate(names)}
     return out
 
 
 @register("captioning")
 class CaptioningEvaluator:
-  """Decodes a caption per image (greedy or beam) and scores BLEU/ROUGE-L/CIDEr-D vs all references."""
+  """Decodes a caption per image (greedy or beam) and scores BLEU/ROUGE-L/CIDEr-D vs all references.
+
+  With complexity_groups=N the result also holds "by_complexity": {group: scores} over the images of each
+  group (equal-count groups by DRIS complexity score; CIDEr-D's document frequencies are the group's own).
+  """
 
   def __init__(self, pipeline, predictor, *, split: str = "test", batch_size: int = 64, num_examples: int = 5,
-               max_images: int | None = None):
+               max_images: int | None = None, complexity_groups: int = 0):
     self.pipeline, self.predictor = pipeline, predictor
     self.split, self.batch_size, self.num_examples, self.max_images = split, batch_size, num_examples, max_images
+    self.complexity_groups = complexity_groups
 
   def run(self, params) -> dict[str, Any]:
     refs = self.pipeline.references(self.split)
@@ -94,6 +119,16 @@ class CaptioningEvaluator:
     scores = caption_metrics.caption_metrics(ref_map, pred_map)
     scores["examples"] = [{"image_id": refs[i][0], "prediction": preds[i], "references": refs[i][1]}
                           for i in ids[:self.num_examples]]
+    groups = _groups(self.pipeline, self.split, self.complexity_groups)
+    if groups is not None:
+      group_of, names = groups
+      scores["by_complexity"] = {}
+      for g, name in enumerate(names):
+        members = [i for i in ids if group_of[i] == g]
+        if members:
+          sub = caption_metrics.caption_metrics({refs[i][0]: refs[i][1] for i in members},
+                                                {refs[i][0]: preds[i] for i in members})
+          scores["by_complexity"][name] = dict(sub, num_images=len(members))
     return scores
 
 

@@ -24,7 +24,19 @@ def build(results: dict[str, Any], num_test_images: int, step: int) -> dict[str,
     out["examples"] = cap.get("examples", [])
   if "efficiency" in results:
     out["efficiency"] = results["efficiency"]
+  by = _by_complexity(results)
+  if by:
+    out["by_complexity"] = by
   return out
+
+
+def _by_complexity(results: dict[str, Any]) -> dict[str, Any]:
+  """{group: {"num_images", "retrieval": {...}, "captioning": {...}}} from the evaluators' breakdowns."""
+  by: dict[str, Any] = {}
+  for task, keys in (("retrieval", RETRIEVAL_KEYS), ("captioning", CAPTION_KEYS)):
+    for group, m in results.get(task, {}).get("by_complexity", {}).items():
+      by.setdefault(group, {"num_images": m["num_images"]})[task] = {k: float(m[k]) for k in keys if k in m}
+  return by
 
 
 def write(workdir: str, metrics: dict[str, Any]) -> str:
@@ -49,6 +61,10 @@ def table(metrics: dict[str, Any]) -> str:
     rows.append(("tokens / image", f"{eff['tokens_per_image']:.1f}"))
     rows.append(("encoder GFLOPs / image", f"{eff['encoder_gflops_per_image']:.3f}"))
     rows.append(("bucket histogram", " ".join(f"{r}px:{n}" for r, n in zip(eff["resolutions"], eff["histogram"]))))
+  for group, m in metrics.get("by_complexity", {}).items():
+    parts = [f"t2i R@10 {m['retrieval']['t2i_R@10']:.2f}" if "retrieval" in m else "",
+             f"CIDEr-D {m['captioning']['CIDEr-D']:.4f}" if "captioning" in m else ""]
+    rows.append((f"{group} scenes ({m['num_images']} images)", "  ".join(p for p in parts if p)))
   width = max(len(r[0]) for r in rows)
   lines = [f"{'metric'.ljust(width)} | value", f"{'-' * width}-+-{'-' * 12}"]
   lines += [f"{k.ljust(width)} | {v}" for k, v in rows]

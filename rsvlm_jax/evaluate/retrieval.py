@@ -90,9 +90,14 @@ def retrieval_metrics(sim: np.ndarray, text_to_image: np.ndarray, ks: Sequence[i
   if not ks or any(int(k) != k or k < 1 for k in ks):
     raise ValueError(f"ks must be positive integers, got {ks!r}")
   i2t, t2i = ranks(sim, text_to_image, ties=ties, chunk_size=chunk_size)
+  return recalls(i2t, t2i, ks)
+
+
+def recalls(i2t_ranks: np.ndarray, t2i_ranks: np.ndarray, ks: Sequence[int] = (1, 5, 10)) -> dict[str, float]:
+  """R@K in percent and mR from the ranks of `ranks` (pass a subset of queries for a per-group breakdown)."""
   out = {}
-  for name, r in (("i2t", i2t), ("t2i", t2i)):
+  for name, r in (("i2t", i2t_ranks), ("t2i", t2i_ranks)):
     for k in ks:
-      out[f"{name}_R@{int(k)}"] = 100.0 * float(np.mean(r < k))
+      out[f"{name}_R@{int(k)}"] = 100.0 * float(np.mean(np.asarray(r) < k)) if len(r) else float("nan")
   out["mR"] = float(np.mean(list(out.values())))
   return out

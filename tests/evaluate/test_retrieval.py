@@ -127,3 +127,17 @@ def test_nan_only_fails_on_ground_truth():
 def test_invalid_inputs(sim, owner, kwargs, match):
   with pytest.raises(ValueError, match=match):
     retrieval.retrieval_metrics(sim, owner, **kwargs)
+
+
+def test_recalls_on_a_subset_of_queries_match_brute_force():
+  rng = np.random.default_rng(3)
+  owner = np.repeat(np.arange(12), 3)
+  sim = rng.normal(size=(12, 36))
+  group = np.arange(12) % 2  # Two groups of images; the gallery stays whole.
+  i2t, t2i = retrieval.ranks(sim, owner)
+  bf_i2t, bf_t2i = _brute_force_ranks(sim, owner, "pessimistic")
+  for g in (0, 1):
+    out = retrieval.recalls(i2t[group == g], t2i[group[owner] == g], ks=(1, 5))
+    assert out["i2t_R@1"] == 100.0 * np.mean(bf_i2t[group == g] < 1)
+    assert out["t2i_R@5"] == 100.0 * np.mean(bf_t2i[group[owner] == g] < 5)
+  assert retrieval.recalls(i2t, t2i) == retrieval.retrieval_metrics(sim, owner)
