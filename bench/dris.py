@@ -60,7 +60,7 @@ def main(argv):
         "t2i_R@1": m["retrieval"]["t2i_R@1"], "mR": m["retrieval"]["mR"], "CIDEr-D": m["captioning"]["CIDEr-D"],
         "BLEU-4": m["captioning"]["BLEU-4"], "compilations": m["compilations"], "train_seconds":
         m["train"].get("train_seconds"),
-        "by_complexity": {g: {"num_images": v["num_images"], "t2i_R@10": v["retrieval"]["t2i_R@10"],
+        "by_complexity": {g: {"num_images": v["retrieval"]["num_images"], "t2i_R@10": v["retrieval"]["t2i_R@10"],
                               "CIDEr-D": v["captioning"]["CIDEr-D"]} for g, v in m["by_complexity"].items()}})
   by = {r["name"]: r for r in runs}
   summary = {"gflops_saving_vs_fixed_max": 1 - by["dris"]["encoder_gflops_per_image"] /

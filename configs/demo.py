@@ -5,9 +5,9 @@ r"""Demo: a small RS vision-language model on the synthetic scene set, trained i
   python -m rsvlm_jax.main --config=configs/demo.py:runlocal=True --workdir=/tmp/smoke
 
 Args (`configs/demo.py:key=val,...`): steps, ckpt_every, batch, runlocal (smoke mode: tiny data and
-model, a few steps), dris (three resolution buckets at a 50% token budget instead of one), dataset,
-data_dir, variant (ViT, e.g. mu/8, Ti/16), res (fixed resolution when dris=False), seed, and the MS-VLAM
-weights global_w, local_w, object_w, caption_w.
+model, a few steps), dris (three resolution buckets at a 50% token budget instead of one), budget, mixed
+(with dris: every batch holds a share of every bucket), dataset, data_dir, variant (ViT, e.g. mu/8, Ti/16),
+res (fixed resolution when dris=False), seed, and the MS-VLAM weights global_w, local_w, object_w, caption_w.
 """
 import os
 
@@ -20,7 +20,7 @@ def get_config(arg=None):
   arg = config_lib.parse_arg(
       arg, steps=-1, ckpt_every=-1, batch=64, runlocal=False, dris=False, res=64, seed=0,
       dataset="synthetic_scenes/demo", data_dir=os.environ.get("RSVLM_DATA_DIR", "data"), variant="mu/8",
-      global_w=1.0, local_w=0.0, object_w=0.0, caption_w=1.0, budget=0.5, eval_every=0)
+      global_w=1.0, local_w=0.0, object_w=0.0, caption_w=1.0, budget=0.5, eval_every=0, mixed=False)
   c = ml_collections.ConfigDict()
   c.seed = arg.seed
   # -1 = the mode's default: 800 steps / checkpoint every 200 (runlocal: 6 / 3).
@@ -51,6 +51,9 @@ def get_config(arg=None):
   c.input.patch_size = int(arg.variant.split("/")[1])
   c.input.resolutions = (64, 96, 128) if arg.dris else (arg.res,)
   c.input.budget = arg.budget
+  # DRIS batching: False = each batch is one bucket (one compilation per bucket); True = every batch holds a
+  # static share of every bucket (one compilation; the batch keeps the data's content mix).
+  c.input.mixed_buckets = arg.mixed
   c.input.score_size = 64
   c.input.thresholds = ()
   c.input.coarse_to_fine = ml_collections.ConfigDict({"num_tiles": 0, "tile_grid": 2, "tile_size": 64})

@@ -48,6 +48,66 @@ class TrainPlan:
     return self.epoch(epoch)[within]
 
 
+def mixed_sizes(counts, global_batch: int, multiple: int = 1) -> list[int]:
+  """Static examples per bucket in every mixed batch: proportional to `counts`, each a multiple of `multiple`.
+
+  Largest-remainder rounding in units of `multiple` (so each bucket's share splits evenly over the data
+  shards); every non-empty bucket gets at least one unit so no bucket goes untrained.
+  """
+  counts = np.asarray(counts, np.float64)
+  if global_batch % multiple:
+    raise ValueError(f"Global batch {global_batch} (input.batch_size) is not divisible by {multiple} data shards")
+  units = global_batch // multiple
+  nonempty = counts > 0
+  if nonempty.sum() > units:
+    raise ValueError(f"A mixed batch of {global_batch} cannot hold {int(nonempty.sum())} buckets in units of "
+                     f"{multiple}; raise input.batch_size or use fewer buckets")
+  exact = units * counts / counts.sum()
+  alloc = np.where(nonempty, np.maximum(np.floor(exact), 1), 0).astype(np.int64)
+  while alloc.sum() > units:  # The at-least-one rule overshot: take from the largest shares.
+    alloc[np.argmax(np.where(alloc > 1, alloc - exact, -np.inf))] -= 1
+  order = np.argsort(-(exact - alloc), kind="stable")
+  for i in order[:units - alloc.sum()]:
+    alloc[i] += 1
+  return (alloc * multiple).tolist()
+
+
+class MixedPlan:
+  """Every global batch holds a static number of examples of EVERY bucket (one sub-batch per bucket).
+
+  The batch then has the content mix of the data (not only sea or only ports), and the contrastive
+  negatives span all complexities, while each sub-batch keeps one static shape: the train step compiles
+  once in all. Each bucket is its own shuffled stream: bucket b's epoch e is a permutation seeded by
+  (seed, b, e), cut into sub-batches of sizes[b] (its remainder dropped, a different subset each epoch).
+  """
+
+  def __init__(self, bucket_ids: np.ndarray, num_buckets: int, global_batch: int, seed: int, multiple: int = 1):
+    self.bucket_ids = np.asarray(bucket_ids, np.int32)
+    self.num_buckets, self.global_batch, self.seed = num_buckets, global_batch, seed
+    counts = np.bincount(self.bucket_ids, minlength=num_buckets)
+    self.sizes = mixed_sizes(counts, global_batch, multiple)
+    self._members = [np.flatnonzero(self.bucket_ids == b) for b in range(num_buckets)]
+    self._per_epoch = [len(m) // n if n else 0 for m, n in zip(self._members, self.sizes)]
+    for b, (n, k) in enumerate(zip(self.sizes, self._per_epoch)):
+      if n and not k:
+        raise ValueError(f"Bucket {b} holds {counts[b]} examples, fewer than its share {n} of a mixed batch")
+    logging.info("MixedPlan: examples per bucket in every batch %s (bucket sizes %s)", self.sizes, counts.tolist())
+
+  @functools.lru_cache(maxsize=8)
+  def _epoch(self, bucket: int, epoch: int) -> np.ndarray:
+    rng = np.random.default_rng([self.seed, bucket, epoch])
+    return self._members[bucket][rng.permutation(len(self._members[bucket]))]
+
+  def __call__(self, step: int) -> list[tuple[int, np.ndarray]]:
+    """Global step -> [(bucket, global example indices)] for every bucket with a non-zero share."""
+    out = []
+    for b, n in enumerate(self.sizes):
+      if n:
+        epoch, within = divmod(int(step), self._per_epoch[b])
+        out.append((b, self._epoch(b, epoch)[within * n:(within + 1) * n]))
+    return out
+
+
 def eval_plan(bucket_ids: np.ndarray, num_buckets: int, global_batch: int) -> list[tuple[int, np.ndarray, np.ndarray]]:
   """Every example exactly once: per bucket, in index order, last batch padded (index -1, mask False).
 

@@ -19,6 +19,7 @@ from absl import logging
 
 from rsvlm_jax import dris
 from rsvlm_jax.data import batch_plan
+from rsvlm_jax.data import mixed_batch
 from rsvlm_jax.data import sources
 from rsvlm_jax.data import tokenizer as tokenizer_lib
 from rsvlm_jax.data import transforms as T
@@ -49,6 +50,24 @@ class _LoadBatch(grain.transforms.Map):
     bucket, indices = self._plan(step)
     local = batch_plan.process_slice(indices, jax.process_index(), jax.process_count())
     batch = self._pipeline.load_examples("train", local, bucket, seed=(self._plan.seed, int(step)), train=True)
+    batch["_step"] = np.int64(step)
+    return batch
+
+
+class _LoadMixedBatch(grain.transforms.Map):
+  """step -> process-local mixed batch: this process's share of every bucket's sub-batch, tagged by bucket."""
+
+  def __init__(self, pipeline: "InputPipeline", plan: batch_plan.MixedPlan):
+    self._pipeline = pipeline
+    self._plan = plan
+
+  def map(self, step):
+    batch = {}
+    for bucket, indices in self._plan(step):
+      local = batch_plan.process_slice(indices, jax.process_index(), jax.process_count())
+      sub = self._pipeline.load_examples("train", local, bucket, seed=(self._plan.seed, int(step)), train=True)
+      batch.update(mixed_batch.tag(sub, bucket))
+    batch["_bucket"] = np.int32(-1)
     batch["_step"] = np.int64(step)
     return batch
 
@@ -198,14 +217,28 @@ class InputPipeline:
     return batch
 
   # -- iterators ----------------------------------------------------------------------------------
-  def train_plan(self) -> batch_plan.TrainPlan:
+  @property
+  def mixed(self) -> bool:
+    """True when every train batch mixes all buckets (input.mixed_buckets and more than one bucket)."""
+    return bool(self.cfg.get("mixed_buckets", False)) and self.buckets.num_buckets > 1
+
+  def train_plan(self, shards: int = 1) -> batch_plan.TrainPlan | batch_plan.MixedPlan:
+    """The step schedule: bucket-homogeneous batches, or (input.mixed_buckets) every bucket in every batch."""
+    if self.mixed:
+      return batch_plan.MixedPlan(self.bucket_ids("train"), self.buckets.num_buckets, self.cfg.batch_size,
+                                  self.seed, multiple=shards)
     return batch_plan.TrainPlan(self.bucket_ids("train"), self.buckets.num_buckets, self.cfg.batch_size,
                                 self.seed)
 
-  def train_dataset(self, num_steps: int) -> grain.IterDataset:
-    """grain dataset over steps [0, num_steps); its iterator state is what the checkpoint stores."""
-    plan = self.train_plan()
-    ds = grain.MapDataset.range(num_steps).map(_LoadBatch(self, plan))
+  def train_dataset(self, num_steps: int, shards: int = 1) -> grain.IterDataset:
+    """grain dataset over steps [0, num_steps); its iterator state is what the checkpoint stores.
+
+    `shards` (the data-parallel size) only matters for mixed batches, whose per-bucket sub-batches must
+    each split evenly over the devices.
+    """
+    plan = self.train_plan(shards)
+    load = _LoadMixedBatch(self, plan) if self.mixed else _LoadBatch(self, plan)
+    ds = grain.MapDataset.range(num_steps).map(load)
     read = grain.ReadOptions(num_threads=self.cfg.get("num_threads", 2),
                              prefetch_buffer_size=self.cfg.get("prefetch", 4))
     ids = ds.to_iter_dataset(read)

@@ -19,9 +19,10 @@ IMAGE_KEYS = ("image", "tiles", "tile_boxes")
 def prepare_images(batch):
   """uint8 images/tiles -> float32 in [-1, 1] (done on device, so the host ships uint8)."""
   out = dict(batch)
+  scale = lambda x: x.astype(jnp.float32) / 127.5 - 1.0
   for k in ("image", "tiles"):
-    if k in out:
-      out[k] = out[k].astype(jnp.float32) / 127.5 - 1.0
+    if k in out:  # One array, or a list of per-bucket arrays (mixed batches).
+      out[k] = [scale(x) for x in out[k]] if isinstance(out[k], (list, tuple)) else scale(out[k])
   return out
 
 

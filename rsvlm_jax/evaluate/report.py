@@ -31,11 +31,14 @@ def build(results: dict[str, Any], num_test_images: int, step: int) -> dict[str,
 
 
 def _by_complexity(results: dict[str, Any]) -> dict[str, Any]:
-  """{group: {"num_images", "retrieval": {...}, "captioning": {...}}} from the evaluators' breakdowns."""
+  """{group: {"retrieval": {..., "num_images"}, "captioning": {..., "num_images"}}} from the evaluators.
+
+  Each task counts its own images (captioning may score only the first evals.captioning.max_images).
+  """
   by: dict[str, Any] = {}
   for task, keys in (("retrieval", RETRIEVAL_KEYS), ("captioning", CAPTION_KEYS)):
     for group, m in results.get(task, {}).get("by_complexity", {}).items():
-      by.setdefault(group, {"num_images": m["num_images"]})[task] = {k: float(m[k]) for k in keys if k in m}
+      by.setdefault(group, {})[task] = {**{k: float(m[k]) for k in keys if k in m}, "num_images": m["num_images"]}
   return by
 
 
@@ -64,7 +67,7 @@ def table(metrics: dict[str, Any]) -> str:
   for group, m in metrics.get("by_complexity", {}).items():
     parts = [f"t2i R@10 {m['retrieval']['t2i_R@10']:.2f}" if "retrieval" in m else "",
              f"CIDEr-D {m['captioning']['CIDEr-D']:.4f}" if "captioning" in m else ""]
-    rows.append((f"{group} scenes ({m['num_images']} images)", "  ".join(p for p in parts if p)))
+    rows.append((f"{group} third of the images", "  ".join(p for p in parts if p)))
   width = max(len(r[0]) for r in rows)
   lines = [f"{'metric'.ljust(width)} | value", f"{'-' * width}-+-{'-' * 12}"]
   lines += [f"{k.ljust(width)} | {v}" for k, v in rows]

@@ -71,24 +71,39 @@ class Model(nn.Module):
     return self.caption_decoder(image_tokens, inputs, decode=decode)
 
   def __call__(self, batch, *, train: bool = False):
+    """batch["image"] is one array, or a list of per-bucket arrays of a mixed batch (data/mixed_batch.py):
+    each is encoded at its own shape and everything pooled per example is concatenated in list order."""
     out = {"logit_scale": self.logit_scale, "logit_bias": self.logit_bias}
-    zimg, img_out = self.encode_image(batch["image"], batch.get("tiles"), batch.get("tile_boxes"), train=train)
+    images = batch["image"]
+    mixed = isinstance(images, (list, tuple))
+    images = list(images) if mixed else [images]
+    tiles = list(batch["tiles"]) if "tiles" in batch and mixed else [batch.get("tiles")] * len(images)
+    tile_boxes = (list(batch["tile_boxes"]) if "tile_boxes" in batch and mixed
+                  else [batch.get("tile_boxes")] * len(images))
+    starts = [0]
+    for im in images:
+      starts.append(starts[-1] + im.shape[0])
+    rows = lambda x, k: x if not mixed else x[starts[k]:starts[k + 1]]  # Sub-batch k of a merged field.
+    per = [self.encode_image(im, t, tb, train=train) for im, t, tb in zip(images, tiles, tile_boxes)]
+    zimg = jnp.concatenate([z for z, _ in per], 0)
     out["zimg"] = zimg
-    out["img/tokens"] = img_out["tokens"]
-    h, w = img_out["grid"]
-    global_tokens = img_out["tokens"][:, :h * w]
+    if not mixed:
+      out["img/tokens"] = per[0][1]["tokens"]
+    grid_tokens = [(o["tokens"][:, :o["grid"][0] * o["grid"][1]], o["grid"]) for _, o in per]
     if "text" in batch:
       out["ztxt"] = self.encode_text(batch["text"], train=train)
       if self.decoder is not None:
-        out["caption_logits"] = self.decode_logits(img_out["tokens"], shift_right(batch["text"]))
+        out["caption_logits"] = jnp.concatenate(
+            [self.decode_logits(o["tokens"], shift_right(rows(batch["text"], k))) for k, (_, o) in enumerate(per)], 0)
     if "phrases" in batch:
-      regions = region_pool.window_pool(global_tokens, (h, w), self.region_windows)
+      regions = jnp.concatenate([region_pool.window_pool(t, g, self.region_windows) for t, g in grid_tokens], 0)
       out["region_emb"] = l2_normalize(self.img_token_proj(regions).astype(jnp.float32))
       out["region_mask"] = jnp.ones(out["region_emb"].shape[:2], bool)
       out["phrase_emb"] = self.encode_text(batch["phrases"], train=train)
       out["phrase_mask"] = batch["phrases"][..., 0] != 0
     if "obj_boxes" in batch:
-      pooled = region_pool.box_pool(global_tokens, (h, w), batch["obj_boxes"], batch["obj_mask"])
+      pooled = jnp.concatenate([region_pool.box_pool(t, g, rows(batch["obj_boxes"], k), rows(batch["obj_mask"], k))
+                                for k, (t, g) in enumerate(grid_tokens)], 0)
       out["object_emb"] = l2_normalize(self.img_token_proj(pooled).astype(jnp.float32))
       out["object_text_emb"] = self.encode_text(batch["obj_names"], train=train)
     return zimg, out

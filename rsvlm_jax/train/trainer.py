@@ -1,7 +1,8 @@
 """The one trainer: sharded init, jit'd donated train step per bucket, checkpoints, evals, metrics.
 
 Losses, evaluators and models are chosen by name in the config; DRIS buckets arrive as batches of
-different static shapes, each compiled once (compilations are counted and logged).
+different static shapes, each compiled once, or (input.mixed_buckets) as one mixed batch per step holding
+a static sub-batch of every bucket, compiled once in all (compilations are counted and logged).
 """
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ import numpy as np
 import optax
 from absl import logging
 
+from rsvlm_jax.data import mixed_batch
 from rsvlm_jax.data import pipeline as pipeline_lib
 from rsvlm_jax.evaluate import evaluators as evaluators_lib
 from rsvlm_jax.evaluate import predictor as predictor_lib
@@ -125,7 +127,7 @@ class Trainer:
     losses_cfg = self.config.losses
 
     def step_fn(state: TrainState, batch):
-      batch = predictor_lib.prepare_images(batch)
+      batch = predictor_lib.prepare_images(mixed_batch.merge(batch))  # merge: no-op unless mixed buckets.
 
       def loss_fn(params):
         _, out = self.model.apply({"params": params}, batch, train=True)
@@ -151,7 +153,7 @@ class Trainer:
                    self.total_steps)
       writer.close()
       return {}
-    dataset = self.pipe.train_dataset(self.total_steps)
+    dataset = self.pipe.train_dataset(self.total_steps, shards=self.mesh.shape[mesh_lib.DATA_AXIS])
     it = iter(dataset)
     if data_state is not None:
       it.set_state(data_state["iterator"])

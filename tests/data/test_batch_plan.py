@@ -43,3 +43,42 @@ def test_process_slice():
   assert np.array_equal(np.concatenate(parts), idx)
   with pytest.raises(ValueError):
     batch_plan.process_slice(np.arange(6), 0, 4)
+
+
+@pytest.mark.parametrize("counts,batch,multiple", [([143, 99, 58], 32, 1), ([143, 99, 58], 64, 8),
+                                                   ([1000, 10, 5], 16, 2), ([0, 50, 50], 8, 1)])
+def test_mixed_sizes_are_proportional_multiples(counts, batch, multiple):
+  sizes = batch_plan.mixed_sizes(counts, batch, multiple)
+  assert sum(sizes) == batch and all(s % multiple == 0 for s in sizes)
+  assert all((s > 0) == (c > 0) for s, c in zip(sizes, counts))  # Every non-empty bucket is trained on.
+  share = np.asarray(counts) / sum(counts) * batch
+  tiny = (share > 0) & (share < multiple)
+  if tiny.any():  # Buckets below one unit get exactly one; the others give it up.
+    assert all(s == multiple for s in np.asarray(sizes)[tiny])
+  else:
+    assert np.all(np.abs(np.asarray(sizes) - share) <= multiple)
+
+
+def test_mixed_sizes_errors():
+  with pytest.raises(ValueError, match="batch_size"):
+    batch_plan.mixed_sizes([5, 5], 12, 8)
+  with pytest.raises(ValueError, match="fewer buckets"):
+    batch_plan.mixed_sizes([5, 5, 5], 16, 8)
+
+
+def test_mixed_plan_holds_every_bucket_and_covers_each_stream():
+  rng = np.random.default_rng(0)
+  ids = rng.choice(3, size=300, p=[0.5, 0.3, 0.2])
+  plan = batch_plan.MixedPlan(ids, 3, 20, seed=1)
+  again = batch_plan.MixedPlan(ids, 3, 20, seed=1)
+  for step in range(40):
+    parts = plan(step)
+    assert [b for b, _ in parts] == [0, 1, 2]
+    assert [len(idx) for _, idx in parts] == plan.sizes and sum(plan.sizes) == 20
+    assert all(np.all(ids[idx] == b) for b, idx in parts)
+    assert all(np.array_equal(i1, i2) for (_, i1), (_, i2) in zip(parts, again(step)))
+  # Within one epoch of a bucket's stream no example repeats.
+  for b, n in enumerate(plan.sizes):
+    per_epoch = (ids == b).sum() // n
+    seen = np.concatenate([dict(plan(s))[b] for s in range(per_epoch)])
+    assert len(seen) == len(set(seen.tolist())) == per_epoch * n
