@@ -1,6 +1,6 @@
 r"""DRIS benchmark: fixed largest resolution vs fixed smallest vs DRIS at ~50% token budget.
 
-  python -m bench.dris --out FILE [--quick] [--data_dir data]
+  python -m bench.dris --out FILE [--quick] [--data_dir data] [--dris_batching mixed|homogeneous|both]
 
 Same steps, seed and data for every run; each trains and evaluates on the synthetic test split through
 the normal trainer. Writes {"runs": [{"name": "fixed_max"|"fixed_min"|"dris", "encoder_gflops_per_image",
@@ -25,17 +25,28 @@ _DATA_DIR = flags.DEFINE_string("data_dir", os.environ.get("RSVLM_DATA_DIR", "da
 _WORKDIR = flags.DEFINE_string("workdir", "", "Where the runs go (default: a temp dir).")
 _STEPS = flags.DEFINE_integer("steps", 0, "Override the number of training steps.")
 _BATCH = flags.DEFINE_integer("batch", 0, "Override the batch size.")
+_BATCHING = flags.DEFINE_enum(
+    "dris_batching", "mixed", ["mixed", "homogeneous", "both"],
+    "How the dris run batches its buckets: mixed (every batch holds a static share of every bucket; the "
+    "default), homogeneous (one bucket per batch), or both (adds a 'dris_homogeneous' run).")
 
 RESOLUTIONS = (64, 96, 128)
 
 
-def run_configs(steps: int, data_dir: str, batch: int = 64):
+def run_configs(steps: int, data_dir: str, batch: int = 64, batching: str = "mixed"):
+  """{run name: config}; `batching` picks the dris run's batches (mixed, homogeneous, or both runs)."""
   base = f"steps={steps},ckpt_every={steps},data_dir={data_dir},batch={batch}"
+  runs = [("fixed_max", f"res={RESOLUTIONS[-1]}"), ("fixed_min", f"res={RESOLUTIONS[0]}")]
+  if batching in ("mixed", "both"):
+    runs.append(("dris", "dris=True,budget=0.5,mixed=True"))
+  if batching == "homogeneous":
+    runs.append(("dris", "dris=True,budget=0.5,mixed=False"))
+  if batching == "both":
+    runs.append(("dris_homogeneous", "dris=True,budget=0.5,mixed=False"))
   out = {}
-  for name, arg in (("fixed_max", f"res={RESOLUTIONS[-1]}"), ("fixed_min", f"res={RESOLUTIONS[0]}"),
-                    ("dris", "dris=True,budget=0.5")):
+  for name, arg in runs:
     c = demo.get_config(f"{base},{arg}")
-    c.input.resolutions = RESOLUTIONS if name == "dris" else c.input.resolutions
+    c.input.resolutions = RESOLUTIONS if name.startswith("dris") else c.input.resolutions
     out[name] = c
   return out
 
@@ -48,13 +59,14 @@ def main(argv):
   batch = _BATCH.value or (32 if _QUICK.value else 64)
   root = _WORKDIR.value or tempfile.mkdtemp(prefix="bench_dris_")
   runs = []
-  for name, config in run_configs(steps, _DATA_DIR.value, batch).items():
+  for name, config in run_configs(steps, _DATA_DIR.value, batch, _BATCHING.value).items():
     if _QUICK.value:
       config.evals.captioning.max_images = 150
     m = job.run(config, os.path.join(root, name))
     eff = m["efficiency"]
     runs.append({
-        "name": name, "resolutions": eff["resolutions"], "bucket_histogram": eff["histogram"],
+        "name": name, "mixed_buckets": bool(config.input.get("mixed_buckets")) and name.startswith("dris"),
+        "resolutions": eff["resolutions"], "bucket_histogram": eff["histogram"],
         "encoder_gflops_per_image": eff["encoder_gflops_per_image"], "tokens_per_image": eff["tokens_per_image"],
         "eval_images_per_s": m["retrieval"]["eval_images_per_s"], "t2i_R@10": m["retrieval"]["t2i_R@10"],
         "t2i_R@1": m["retrieval"]["t2i_R@1"], "mR": m["retrieval"]["mR"], "CIDEr-D": m["captioning"]["CIDEr-D"],
