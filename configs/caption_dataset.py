@@ -6,7 +6,8 @@ r"""Train and evaluate on a real RS caption set (RSICD, RSITMD, UCM-, Sydney-, N
 Args: dataset, data_dir, variant (ViT, default B/16), dris (224/336/448 buckets at a 50% token budget),
 res (fixed resolution without dris), steps, batch, runlocal (smoke mode on a build of the dummy data:
 a pico model, two examples per batch, a few steps, one device), retrieval_only (captioning weight 0,
-no captioning evaluator). These sets have no boxes, so the object level is off (see DESIGN section 3).
+no captioning evaluator), mixed (default true: with dris, every batch holds a share of every bucket; false =
+one bucket per batch). These sets have no boxes, so the object level is off (see DESIGN section 3).
 """
 import os
 
@@ -16,7 +17,7 @@ from rsvlm_jax import config as config_lib
 def get_config(arg=None):
   arg = config_lib.parse_arg(
       arg, dataset="rsicd", data_dir=os.environ.get("RSVLM_DATA_DIR", "data"), variant="B/16", dris=True, res=224,
-      steps=20000, batch=256, runlocal=False, retrieval_only=False, seed=0)
+      steps=20000, batch=256, runlocal=False, retrieval_only=False, seed=0, mixed=True)
   demo = config_lib.load_config(config_lib.config_path("demo.py") + f":data_dir={arg.data_dir},seed={arg.seed}")
   c = demo
   c.input.dataset = arg.dataset
@@ -27,6 +28,7 @@ def get_config(arg=None):
   c.input.vocab_size = 8000
   c.input.patch_size = int(arg.variant.split("/")[1])
   c.input.resolutions = (224, 336, 448) if arg.dris else (arg.res,)
+  c.input.mixed_buckets = arg.mixed  # Every batch holds a share of every DRIS bucket (see README, DRIS).
   c.model.image.variant = arg.variant
   c.model.image.posemb_grid = (14, 14)
   c.model.embed_dim = 512

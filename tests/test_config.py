@@ -32,6 +32,15 @@ def test_demo_config_args():
     c.no_such_key = 1  # pylint: disable=attribute-defined-outside-init
 
 
+def test_demo_mixed_bucket_arg():
+  assert demo.get_config("dris=True").input.mixed_buckets is True  # auto: on for real runs,
+  assert demo.get_config("dris=True,runlocal=True").input.mixed_buckets is False  # off in smoke mode,
+  assert demo.get_config("dris=True,runlocal=True,mixed=true").input.mixed_buckets is True  # unless asked.
+  assert demo.get_config("dris=True,mixed=false").input.mixed_buckets is False
+  with pytest.raises(ValueError, match="'mixed' expects auto, true or false"):
+    demo.get_config("mixed=sometimes")
+
+
 def test_steps_from():
   assert config_lib.steps_from(epochs=2, dataset_size=100, batch_size=10) == 20
   assert config_lib.steps_from(examples=640, batch_size=64) == 10
