@@ -91,7 +91,10 @@ class MixedPlan:
     for b, (n, k) in enumerate(zip(self.sizes, self._per_epoch)):
       if n and not k:
         raise ValueError(f"Bucket {b} holds {counts[b]} examples, fewer than its share {n} of a mixed batch")
-    logging.info("MixedPlan: examples per bucket in every batch %s (bucket sizes %s)", self.sizes, counts.tolist())
+    dropped = [int(len(m) - k * n) for m, n, k in zip(self._members, self.sizes, self._per_epoch)]
+    logging.info("MixedPlan: examples per bucket in every batch %s (bucket sizes %s); per pass over each "
+                 "bucket's stream %s examples are dropped as remainders (a different subset each pass)",
+                 self.sizes, counts.tolist(), dropped)
 
   @functools.lru_cache(maxsize=8)
   def _epoch(self, bucket: int, epoch: int) -> np.ndarray:
