@@ -24,7 +24,11 @@ def tiny_config(data_dir: str, arg: str = "", **overrides):
   c = demo.get_config(",".join(x for x in ("runlocal=True", f"data_dir={data_dir}", arg) if x))
   c.tensorboard = True
   c.async_checkpoint = False
+  from rsvlm_jax import config as config_lib  # pylint: disable=g-import-not-at-top
   for k, v in overrides.items():
+    missing = config_lib.missing_key(c, k)
+    if missing:  # A typo in a test override fails loudly instead of adding a key nobody reads.
+      raise KeyError(f"tiny_config override {k!r}: {missing}")
     node = c
     parts = k.split(".")
     for p in parts[:-1]:
