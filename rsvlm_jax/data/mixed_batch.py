@@ -12,8 +12,9 @@ from typing import Any
 
 import jax.numpy as jnp
 
+from rsvlm_jax.data.transforms import IMAGE_KEYS
+
 SEP = "@"
-IMAGE_KEYS = ("image", "tiles", "tile_boxes")
 
 
 def tag(batch: dict[str, Any], bucket: int) -> dict[str, Any]:

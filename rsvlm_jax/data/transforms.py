@@ -121,7 +121,8 @@ class ObjectTargets:
     return ex
 
 
-MODEL_KEYS = ("image", "tiles", "tile_boxes", "text", "phrases", "obj_boxes", "obj_labels", "obj_mask", "obj_names")
+IMAGE_KEYS = ("image", "tiles", "tile_boxes")  # Model inputs whose shape depends on the DRIS bucket.
+MODEL_KEYS = IMAGE_KEYS + ("text", "phrases", "obj_boxes", "obj_labels", "obj_mask", "obj_names")
 
 
 def apply_all(transforms, record: dict[str, Any], rng: np.random.Generator) -> dict[str, np.ndarray]:

@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from rsvlm_jax import dris
+from rsvlm_jax.data.transforms import IMAGE_KEYS
 from rsvlm_jax.evaluate import caption_metrics
 from rsvlm_jax.evaluate import retrieval
 
@@ -38,7 +39,7 @@ def _groups(pipeline, split: str, num_groups: int):
 
 
 def _image_shapes(batch) -> tuple:
-  return tuple((k, tuple(batch[k].shape)) for k in ("image", "tiles", "tile_boxes") if k in batch)
+  return tuple((k, tuple(batch[k].shape)) for k in IMAGE_KEYS if k in batch)
 
 
 @register("retrieval")
@@ -146,7 +147,7 @@ class EfficiencyEvaluator:
     for b in range(self.pipeline.buckets.num_buckets):
       ex = self.pipeline.load_examples(self.split, [0], b, seed=(0,), train=False)
       shapes = tuple((k, (self.batch_size,) + v.shape[1:]) for k, v in ex.items()
-                     if k in ("image", "tiles", "tile_boxes"))
+                     if k in IMAGE_KEYS)
       gflops.append(self.predictor.encoder_gflops(shapes))
     hist = np.asarray(report["histogram"], np.float64)
     report["encoder_gflops_per_bucket"] = gflops

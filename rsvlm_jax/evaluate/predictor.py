@@ -8,12 +8,11 @@ import jax.numpy as jnp
 import numpy as np
 from jax.experimental import multihost_utils
 
+from rsvlm_jax.data.transforms import IMAGE_KEYS
 from rsvlm_jax.evaluate import decode
 from rsvlm_jax.models import rsvlm
 from rsvlm_jax.train import compile_counter
 from rsvlm_jax.train import mesh as mesh_lib
-
-IMAGE_KEYS = ("image", "tiles", "tile_boxes")
 
 
 def prepare_images(batch):
