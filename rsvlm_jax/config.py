@@ -92,6 +92,18 @@ def missing_key(config: ml_collections.ConfigDict, dotted: str) -> str | None:
   return None
 
 
+def set_key(config: ml_collections.ConfigDict, dotted: str, value: Any, source: str) -> None:
+  """Sets an existing dotted key; an unknown one raises KeyError "<source> 'a.b': <what is missing>"."""
+  why = missing_key(config, dotted)
+  if why:
+    raise KeyError(f"{source} {dotted!r}: {why}")
+  *parents, leaf = dotted.split(".")
+  node = config
+  for p in parents:
+    node = node[p]
+  node[leaf] = value
+
+
 def unknown_override(config: ml_collections.ConfigDict, argv: list[str]) -> str | None:
   """The first `--config.a.b=v` override in argv whose dotted key the config lacks, as an error message.
 

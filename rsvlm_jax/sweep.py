@@ -28,14 +28,7 @@ HEADLINE = ("retrieval/t2i_R@1", "retrieval/t2i_R@10", "retrieval/i2t_R@1", "ret
 def apply_overrides(config, overrides: dict) -> None:
   """Sets dotted keys; an unknown key fails naming it and the keys that exist there."""
   for key, value in overrides.items():
-    why = config_lib.missing_key(config, key)
-    if why:
-      raise KeyError(f"Sweep override {key!r}: {why}")
-    *parents, leaf = key.split(".")
-    node = config
-    for p in parents:
-      node = node[p]
-    node[leaf] = value
+    config_lib.set_key(config, key, value, "Sweep override")
 
 
 def flatten_metrics(metrics: dict) -> dict[str, float]:

@@ -25,15 +25,8 @@ def tiny_config(data_dir: str, arg: str = "", **overrides):
   c.tensorboard = True
   c.async_checkpoint = False
   from rsvlm_jax import config as config_lib  # pylint: disable=g-import-not-at-top
-  for k, v in overrides.items():
-    missing = config_lib.missing_key(c, k)
-    if missing:  # A typo in a test override fails loudly instead of adding a key nobody reads.
-      raise KeyError(f"tiny_config override {k!r}: {missing}")
-    node = c
-    parts = k.split(".")
-    for p in parts[:-1]:
-      node = node[p]
-    node[parts[-1]] = v
+  for k, v in overrides.items():  # A typo in a test override fails loudly instead of adding a key nobody reads.
+    config_lib.set_key(c, k, v, "tiny_config override")
   return c
 
 
