@@ -77,9 +77,8 @@ class Model(nn.Module):
     images = batch["image"]
     mixed = isinstance(images, (list, tuple))
     images = list(images) if mixed else [images]
-    tiles = list(batch["tiles"]) if "tiles" in batch and mixed else [batch.get("tiles")] * len(images)
-    tile_boxes = (list(batch["tile_boxes"]) if "tile_boxes" in batch and mixed
-                  else [batch.get("tile_boxes")] * len(images))
+    per_bucket = lambda key: list(batch[key]) if mixed and key in batch else [batch.get(key)] * len(images)
+    tiles, tile_boxes = per_bucket("tiles"), per_bucket("tile_boxes")
     starts = [0]
     for im in images:
       starts.append(starts[-1] + im.shape[0])
