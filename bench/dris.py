@@ -1,12 +1,18 @@
 r"""DRIS benchmark: fixed largest resolution vs fixed smallest vs DRIS at ~50% token budget.
 
   python -m bench.dris --out FILE [--quick] [--data_dir data] [--dris_batching mixed|homogeneous|both]
+                       [--scorer complexity|learned|both]
 
 Same steps, seed and data for every run; each trains and evaluates on the synthetic test split through
 the normal trainer. Writes {"runs": [{"name": "fixed_max"|"fixed_min"|"dris", "encoder_gflops_per_image",
 "tokens_per_image", "eval_images_per_s", "t2i_R@10", "CIDEr-D", "compilations", "by_complexity":
 {"simple"|"medium"|"dense": {"t2i_R@10", "CIDEr-D", "num_images"}}, ...}], "summary": {...}}; the complexity
 groups are thirds of the test split by DRIS score, the same images for every run.
+
+--scorer learned|both: the fixed_max run is also the teacher of the learned DRIS scorer
+(tools/fit_dris_scorer.py: its per-image loss with the image degraded to --scorer_low_res px minus its loss
+at full resolution, on --scorer_images training images); with `learned` the dris run uses that scorer,
+with `both` a 'dris_learned' run is added. The fit report goes into the JSON as "scorer_fit".
 """
 from __future__ import annotations
 
@@ -30,11 +36,22 @@ _BATCHING = flags.DEFINE_enum(
     "How the dris run batches its buckets: mixed (every batch holds a static share of every bucket; the "
     "default), homogeneous (one bucket per batch), or both (adds a 'dris_homogeneous' run).")
 
+_SCORER = flags.DEFINE_enum(
+    "scorer", "complexity", ["complexity", "learned", "both"],
+    "The dris run's score: content complexity (default), the learned scorer fitted on the fixed_max run, or "
+    "both (adds a 'dris_learned' run).")
+_SCORER_LOW_RES = flags.DEFINE_integer(
+    "scorer_low_res", 32, "Degraded resolution for the scorer's teacher signal (at 64 px this benchmark's "
+    "fixed_max model loses under 0.01 nats per image: too little to learn from).")
+_SCORER_IMAGES = flags.DEFINE_integer("scorer_images", 1200, "Training images the scorer is fitted on.")
+
 RESOLUTIONS = (64, 96, 128)
+LEARNED = "<learned>"  # input.scorer placeholder: replaced by the scorer fitted on the fixed_max run.
 
 
-def run_configs(steps: int, data_dir: str, batch: int = 64, batching: str = "mixed"):
-  """{run name: config}; `batching` picks the dris run's batches (mixed, homogeneous, or both runs)."""
+def run_configs(steps: int, data_dir: str, batch: int = 64, batching: str = "mixed", scorer: str = "complexity"):
+  """{run name: config}; `batching` picks the dris run's batches (mixed, homogeneous, or both runs),
+  `scorer` its score (complexity, learned, or both runs); learned runs come last and carry LEARNED."""
   base = f"steps={steps},ckpt_every={steps},data_dir={data_dir},batch={batch}"
   runs = [("fixed_max", f"res={RESOLUTIONS[-1]}"), ("fixed_min", f"res={RESOLUTIONS[0]}")]
   if batching in ("mixed", "both"):
@@ -43,11 +60,29 @@ def run_configs(steps: int, data_dir: str, batch: int = 64, batching: str = "mix
     runs.append(("dris", "dris=True,budget=0.5,mixed=False"))
   if batching == "both":
     runs.append(("dris_homogeneous", "dris=True,budget=0.5,mixed=False"))
+  if scorer == "learned":
+    runs = [r for r in runs if r[0] != "dris"] + [("dris", "dris=True,budget=0.5,mixed=True")]
+  if scorer == "both":
+    runs.append(("dris_learned", "dris=True,budget=0.5,mixed=True"))
   out = {}
   for name, arg in runs:
     c = demo.get_config(f"{base},{arg}")
     c.input.resolutions = RESOLUTIONS if name.startswith("dris") else c.input.resolutions
+    if scorer != "complexity" and (name == "dris_learned" or (name == "dris" and scorer == "learned")):
+      c.input.scorer = LEARNED
     out[name] = c
+  return out
+
+
+def _summary(by: dict, name: str) -> dict:
+  """Run `name` against fixed_max and fixed_min: GFLOPs saving and relative t2i_R@10 / CIDEr-D."""
+  out = {"gflops_saving_vs_fixed_max": 1 - by[name]["encoder_gflops_per_image"] /
+         by["fixed_max"]["encoder_gflops_per_image"]}
+  for k in ("t2i_R@10", "CIDEr-D"):
+    out[f"{k}_rel_to_fixed_max"] = by[name][k] / max(by["fixed_max"][k], 1e-9) - 1
+    out[f"{k}_rel_to_fixed_min"] = by[name][k] / max(by["fixed_min"][k], 1e-9) - 1
+    dense = {n: r["by_complexity"]["dense"][k] for n, r in by.items()}  # The third of the test set with most detail.
+    out[f"dense_{k}_rel_to_fixed_min"] = dense[name] / max(dense["fixed_min"], 1e-9) - 1
   return out
 
 
@@ -58,14 +93,22 @@ def main(argv):
   steps = _STEPS.value or (200 if _QUICK.value else 800)
   batch = _BATCH.value or (32 if _QUICK.value else 64)
   root = _WORKDIR.value or tempfile.mkdtemp(prefix="bench_dris_")
-  runs = []
-  for name, config in run_configs(steps, _DATA_DIR.value, batch, _BATCHING.value).items():
+  runs, extra = [], {}
+  configs = run_configs(steps, _DATA_DIR.value, batch, _BATCHING.value, _SCORER.value)
+  for name, config in configs.items():
     if _QUICK.value:
       config.evals.captioning.max_images = 150
+    if config.input.get("scorer") == LEARNED:
+      config.input.scorer = os.path.join(root, "dris_scorer.npz")
+      if "scorer_fit" not in extra:
+        from rsvlm_jax.tools import fit_dris_scorer  # pylint: disable=g-import-not-at-top
+        extra["scorer_fit"] = fit_dris_scorer.fit_from_run(
+            configs["fixed_max"], os.path.join(root, "fixed_max"), config.input.scorer,
+            low_res=_SCORER_LOW_RES.value, max_images=_SCORER_IMAGES.value)
     m = job.run(config, os.path.join(root, name))
     eff = m["efficiency"]
     runs.append({
-        "name": name, "mixed_buckets": bool(config.input.get("mixed_buckets")) and name.startswith("dris"),
+        "name": name, "scorer": config.input.get("scorer") or "complexity", "mixed_buckets": bool(config.input.get("mixed_buckets")) and name.startswith("dris"),
         "resolutions": eff["resolutions"], "bucket_histogram": eff["histogram"],
         "encoder_gflops_per_image": eff["encoder_gflops_per_image"], "tokens_per_image": eff["tokens_per_image"],
         "eval_images_per_s": m["retrieval"]["eval_images_per_s"], "t2i_R@10": m["retrieval"]["t2i_R@10"],
@@ -75,15 +118,11 @@ def main(argv):
         "by_complexity": {g: {"num_images": v["retrieval"]["num_images"], "t2i_R@10": v["retrieval"]["t2i_R@10"],
                               "CIDEr-D": v["captioning"]["CIDEr-D"]} for g, v in m["by_complexity"].items()}})
   by = {r["name"]: r for r in runs}
-  summary = {"gflops_saving_vs_fixed_max": 1 - by["dris"]["encoder_gflops_per_image"] /
-             by["fixed_max"]["encoder_gflops_per_image"]}
-  for k in ("t2i_R@10", "CIDEr-D"):
-    summary[f"{k}_rel_to_fixed_max"] = by["dris"][k] / max(by["fixed_max"][k], 1e-9) - 1
-    summary[f"{k}_rel_to_fixed_min"] = by["dris"][k] / max(by["fixed_min"][k], 1e-9) - 1
-    dense = {n: r["by_complexity"]["dense"][k] for n, r in by.items()}  # The third of the test set with most detail.
-    summary[f"dense_{k}_rel_to_fixed_min"] = dense["dris"] / max(dense["fixed_min"], 1e-9) - 1
+  summary = _summary(by, "dris")
+  if "dris_learned" in by:
+    summary["dris_learned"] = _summary(by, "dris_learned")
   common.write_json(_OUT.value, {"steps": steps, "batch": batch, "quick": _QUICK.value, "runs": runs,
-                                 "summary": summary, "workdir": root})
+                                 "summary": summary, "workdir": root, **extra})
 
 
 if __name__ == "__main__":

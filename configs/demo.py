@@ -6,7 +6,8 @@ r"""Demo: a small RS vision-language model on the synthetic scene set, trained i
 
 Args (`configs/demo.py:key=val,...`): steps, ckpt_every, batch, runlocal (smoke mode: tiny data and
 model, a few steps), dris (three resolution buckets at a 50% token budget instead of one), budget, mixed
-(auto/true/false; with dris: every batch holds a share of every bucket; auto = on unless runlocal), dataset, data_dir, variant (ViT, e.g. mu/8, Ti/16),
+(auto/true/false; with dris: every batch holds a share of every bucket; auto = on unless runlocal), scorer
+(a learned DRIS scorer .npz; default: the content-complexity score), dataset, data_dir, variant (ViT, e.g. mu/8, Ti/16),
 res (fixed resolution when dris=False), seed, and the MS-VLAM weights global_w, local_w, object_w, caption_w.
 """
 import os
@@ -29,7 +30,8 @@ def get_config(arg=None):
   arg = config_lib.parse_arg(
       arg, steps=-1, ckpt_every=-1, batch=64, runlocal=False, dris=False, res=64, seed=0,
       dataset="synthetic_scenes/demo", data_dir=os.environ.get("RSVLM_DATA_DIR", "data"), variant="mu/8",
-      global_w=1.0, local_w=0.0, object_w=0.0, caption_w=1.0, budget=0.5, eval_every=0, mixed="auto")
+      global_w=1.0, local_w=0.0, object_w=0.0, caption_w=1.0, budget=0.5, eval_every=0, mixed="auto",
+      scorer="")
   c = ml_collections.ConfigDict()
   c.seed = arg.seed
   # -1 = the mode's default: 800 steps / checkpoint every 200 (runlocal: 6 / 3).
@@ -64,6 +66,8 @@ def get_config(arg=None):
   # static share of every bucket (one compilation; the batch keeps the data's content mix).
   c.input.mixed_buckets = _mixed(arg.mixed, arg.runlocal)
   c.input.score_size = 64
+  # DRIS score: "" = content complexity (dris.py); a path = a learned scorer (.npz from tools/fit_dris_scorer).
+  c.input.scorer = arg.scorer
   c.input.thresholds = ()
   c.input.coarse_to_fine = ml_collections.ConfigDict({"num_tiles": 0, "tile_grid": 2, "tile_size": 64})
   c.input.num_threads = 2

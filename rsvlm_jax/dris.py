@@ -57,6 +57,11 @@ def score_image(image: np.ndarray, size: int = 64) -> tuple[float, np.ndarray]:
   return complexity_score(cmap), cmap
 
 
+def image_score(image: np.ndarray, size: int = 64) -> float:
+  """The content-complexity score of one image (the default DRIS score)."""
+  return score_image(image, size)[0]
+
+
 @dataclasses.dataclass(frozen=True)
 class BucketSet:
   """Static resolutions (ascending px) at one patch size."""

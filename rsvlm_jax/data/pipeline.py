@@ -7,6 +7,7 @@ example exactly once, padded with a mask, the same number of batches on every pr
 """
 from __future__ import annotations
 
+import functools
 import json
 import os
 from typing import Any, Iterator
@@ -18,6 +19,7 @@ import numpy as np
 from absl import logging
 
 from rsvlm_jax import dris
+from rsvlm_jax import dris_learned
 from rsvlm_jax.data import batch_plan
 from rsvlm_jax.data import mixed_batch
 from rsvlm_jax.data import sources
@@ -81,6 +83,7 @@ class InputPipeline:
     self.workdir = workdir
     self.seed = seed
     self.buckets = _bucket_set(cfg)
+    self._scorer = None
     self._sources: dict[str, Any] = {}
     self._source_info = None
     self.tokenizer = self._tokenizer()
@@ -129,16 +132,27 @@ class InputPipeline:
     return _process_zero_first(lambda: tokenizer_lib.load_or_train(path, captions, self.cfg.vocab_size),
                                lambda: tokenizer_lib.load(path), "tokenizer")
 
+  def image_scorer(self):
+    """image -> DRIS score: the learned scorer at config key input.scorer (a .npz from
+    tools/fit_dris_scorer), or the content-complexity score when that key is empty."""
+    if self._scorer is None:
+      path = self.cfg.get("scorer", "")
+      if path:
+        self._scorer = dris_learned.load(path)
+        logging.info("DRIS: learned scorer %s", path)
+      else:
+        self._scorer = functools.partial(dris.image_score, size=self.cfg.score_size)
+    return self._scorer
+
   def scores(self, split: str) -> np.ndarray:
-    """DRIS complexity score of every record of `split` (cached in the workdir)."""
+    """DRIS score (see `image_scorer`) of every record of `split` (cached in the workdir)."""
     path = os.path.join(self.workdir, "dris", f"scores_{split}.npy")
     if os.path.exists(path):
       return np.load(path)
 
     def compute():
-      src = self.source(split)
-      out = np.array([dris.score_image(self.record(split, i)["image"], self.cfg.score_size)[0]
-                      for i in range(len(src))], np.float32)
+      src, score = self.source(split), self.image_scorer()
+      out = np.array([score(self.record(split, i)["image"]) for i in range(len(src))], np.float32)
       os.makedirs(os.path.dirname(path), exist_ok=True)
       np.save(path + ".tmp.npy", out)
       os.replace(path + ".tmp.npy", path)
@@ -161,7 +175,8 @@ class InputPipeline:
       th = dris.calibrate_thresholds(scores, self.buckets, self.cfg.budget)
       os.makedirs(os.path.dirname(path), exist_ok=True)
       with open(path + ".tmp", "w") as f:
-        json.dump({"thresholds": th.tolist(), "budget": self.cfg.budget,
+        json.dump({"thresholds": th.tolist(), "budget": self.cfg.budget, "scorer": self.cfg.get("scorer", "") or
+                   "complexity",
                    "resolutions": list(self.buckets.resolutions)}, f)
       os.replace(path + ".tmp", path)
       return th

@@ -73,7 +73,8 @@ def main(argv, f):
   images, cmaps, labels = [], [], []
   for i in idx:
     rec = pipe.record(f["split"].value, i)
-    score, cmap = dris.score_image(rec["image"], config.input.score_size)
+    _, cmap = dris.score_image(rec["image"], config.input.score_size)
+    score = pipe.image_scorer()(rec["image"])  # The run's own score (learned, if input.scorer is set).
     bucket = int(dris.choose_bucket([score], pipe.thresholds)[0])
     res = pipe.buckets.resolutions[bucket]
     name = f" {scene_names[int(rec['scene'])]}" if scene_names and "scene" in rec else ""

@@ -68,9 +68,12 @@ def _dummy_batch(pipe: pipeline_lib.InputPipeline, batch_size: int) -> dict[str,
 class Trainer:
   """Builds everything a run needs from `config` and runs `train()` / `evaluate()`."""
 
-  def __init__(self, config: ml_collections.ConfigDict, workdir: str):
+  def __init__(self, config: ml_collections.ConfigDict, workdir: str, *, write_record: bool = True):
+    """`write_record=False` leaves the workdir's config and run record as they are (read-only uses of a
+    finished run, e.g. as a teacher for the DRIS scorer)."""
     self.config, self.workdir = config, workdir
-    run_record.write(workdir, config)
+    if write_record:
+      run_record.write(workdir, config)
     n = int(config.get("num_devices", 0) or 0)
     self.mesh = mesh_lib.make_mesh(jax.devices()[:n] if n else None)
     self.active_losses = loss_registry.active(config.losses)

@@ -1,0 +1,95 @@
+"""Resolution gain: how much a trained model's per-image loss grows when the image loses resolution.
+
+For each image, the teacher (any trained run) scores it twice at its largest resolution R: as is, and
+degraded (downsampled to `low_res` with antialiasing, upsampled back to R), so the token count and the
+position embeddings are the same and only the detail differs. Per image:
+
+  caption NLL  teacher-forced token cross-entropy, averaged over the image's captions;
+  i2t          contrastive loss of the image against every caption in its chunk of images, averaged
+               over its own captions (log-sum-exp over the chunk minus its own logit);
+  gain         (NLL_degraded - NLL) + (i2t_degraded - i2t).
+
+The gains are the training target of the learned DRIS scorer (dris_learned.py).
+"""
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from absl import logging
+from PIL import Image
+
+from rsvlm_jax.data import sources
+from rsvlm_jax.evaluate import predictor as predictor_lib
+from rsvlm_jax.models import rsvlm
+
+
+def degrade(images: np.ndarray, low_res: int, *, upsample: bool = True) -> np.ndarray:
+  """uint8 [B,R,R,3] -> resized to low_res (antialiased) and, if `upsample`, back to R (bilinear)."""
+  out = []
+  for im in images:
+    small = Image.fromarray(im).resize((low_res, low_res), Image.BILINEAR)
+    out.append(np.asarray(small.resize(im.shape[1::-1], Image.BILINEAR) if upsample else small))
+  return np.stack(out)
+
+
+def make_loss_fn(model: rsvlm.Model):
+  """jit fn(params, image uint8 [B,R,R,3], text int32 [B,C,L]) -> (caption NLL [B], i2t loss [B])."""
+
+  def fn(params, image, text):
+    b, c, l = text.shape
+    img = predictor_lib.prepare_images({"image": image})["image"]
+    zimg, out = model.apply({"params": params}, img, method=rsvlm.Model.encode_image)
+    ztxt = model.apply({"params": params}, text.reshape(b * c, l), method=rsvlm.Model.encode_text)
+    logits = jnp.exp(params["logit_scale"]) * zimg @ ztxt.T  # [B, B*C]
+    own = logits.reshape(b, b, c)[jnp.arange(b), jnp.arange(b)]  # [B, C]
+    valid = (text[..., 0] != 0).astype(jnp.float32)  # Images with fewer captions pad with empty rows.
+    n_valid = jnp.maximum(valid.sum(-1), 1.0)
+    i2t = ((jax.nn.logsumexp(logits, -1)[:, None] - own) * valid).sum(-1) / n_valid
+    tokens = jnp.repeat(out["tokens"], c, axis=0)
+    flat = text.reshape(b * c, l)
+    dec = model.apply({"params": params}, tokens, rsvlm.shift_right(flat), method=rsvlm.Model.decode_logits)
+    ce = -jnp.take_along_axis(jax.nn.log_softmax(dec.astype(jnp.float32)), flat[..., None], -1)[..., 0]
+    mask = (flat != 0).astype(jnp.float32)
+    nll = ((ce * mask).sum(-1) / jnp.maximum(mask.sum(-1), 1.0)).reshape(b, c)
+    return (nll * valid).sum(-1) / n_valid, i2t
+
+  return jax.jit(fn)
+
+
+def resolution_gains(trainer, *, low_res: int, split: str = "train", max_images: int = 0,
+                     batch_size: int = 64, max_captions: int = 5, native: bool = False) -> dict[str, np.ndarray]:
+  """Per-image {"gain", "nll", "nll_low", "i2t", "i2t_low", "index"} of `trainer`'s restored model.
+
+  Images are the first `max_images` of `split` (all if 0), encoded at the trainer's largest bucket.
+  """
+  pipe, params = trainer.pipe, trainer.state.params
+  if trainer.model.decoder is None:
+    raise ValueError("Resolution gains need a model with a caption decoder (config key model.decoder)")
+  high = pipe.buckets.resolutions[-1]
+  if not 0 < low_res < high:
+    raise ValueError(f"low_res must be in (0, {high}) (the teacher's largest resolution), got {low_res}")
+  n = len(pipe.source(split))
+  n = min(n, max_images) if max_images else n
+  loss_fn = make_loss_fn(trainer.model)
+  text_len = trainer.config.input.text_len
+  cols = {k: [] for k in ("nll", "nll_low", "i2t", "i2t_low")}
+  for start in range(0, n, batch_size):
+    idx = np.arange(start, min(start + batch_size, n))
+    pad = batch_size - len(idx)  # A static batch shape: one compilation.
+    idx_p = np.concatenate([idx, np.full((pad,), idx[0])]) if pad else idx
+    images = pipe.load_examples(split, idx_p, pipe.buckets.num_buckets - 1, seed=(0,), train=False)["image"]
+    text = np.zeros((len(idx_p), max_captions, text_len), np.int32)
+    for row, i in enumerate(idx_p):
+      caps = [c for c in sources.as_text_list(pipe.record(split, i)["captions"]) if c.strip()][:max_captions]
+      text[row, :len(caps)] = pipe.tokenizer.encode_batch(caps, text_len)
+    for suffix, imgs in (("", images), ("_low", degrade(images, low_res, upsample=not native))):
+      nll, i2t = jax.device_get(loss_fn(params, imgs, text))
+      cols["nll" + suffix].append(np.asarray(nll)[:len(idx)])
+      cols["i2t" + suffix].append(np.asarray(i2t)[:len(idx)])
+    if start // batch_size % 10 == 0:
+      logging.info("Resolution gains: %d / %d images", min(start + batch_size, n), n)
+  out = {k: np.concatenate(v).astype(np.float32) for k, v in cols.items()}
+  out["gain"] = (out["nll_low"] - out["nll"]) + (out["i2t_low"] - out["i2t"])
+  out["index"] = np.arange(n, dtype=np.int64)
+  return out

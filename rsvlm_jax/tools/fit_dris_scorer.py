@@ -1,0 +1,100 @@
+r"""Fits the learned DRIS scorer from a trained run (the teacher) and writes it as one .npz.
+
+  python -m rsvlm_jax.tools.fit_dris_scorer --config=configs/demo.py:res=128 --workdir=runs/fixed128 \
+      --out=runs/fixed128/dris_scorer.npz [--low_res=64] [--max_images=1200]
+  python -m rsvlm_jax.main --config=configs/demo.py:dris=True,scorer=runs/fixed128/dris_scorer.npz --workdir=...
+
+--config/--workdir name the teacher exactly as it was trained (its newest checkpoint is restored; nothing
+in its workdir is written). For each of the first --max_images training images the teacher's resolution
+gain is measured (evaluate/resolution_gain.py: loss with the image degraded to --low_res minus the loss at
+full resolution), the scorer is fitted on a (1 - heldout) share and checked on the rest (Spearman rank
+correlation, since only the order of scores sets the buckets). Writes OUT and OUT's .json report.
+"""
+from __future__ import annotations
+
+import json
+import os
+
+import numpy as np
+from absl import app
+from absl import flags
+from absl import logging
+from ml_collections import config_flags
+
+from rsvlm_jax import dris_learned
+
+
+def fit_from_run(config, workdir: str, out: str, *, low_res: int = 0, max_images: int = 0, split: str = "train",
+                 native: bool = False, heldout: float = 0.2, seed: int = 0) -> dict:
+  """Measures the teacher's resolution gains, fits the scorer, saves it to `out`; returns the report."""
+  from rsvlm_jax import dris  # pylint: disable=g-import-not-at-top
+  from rsvlm_jax.evaluate import resolution_gain  # pylint: disable=g-import-not-at-top
+  from rsvlm_jax.train import trainer as trainer_lib  # pylint: disable=g-import-not-at-top
+  workdir = os.path.abspath(workdir)
+  teacher = trainer_lib.Trainer(config, workdir, write_record=False)
+  if teacher.restore() is None:
+    raise FileNotFoundError(f"No checkpoint in {os.path.join(workdir, 'checkpoints')}: the teacher run "
+                            "(--workdir) must be trained first")
+  high = teacher.pipe.buckets.resolutions[-1]
+  low_res = low_res or high // 2
+  gains = resolution_gain.resolution_gains(teacher, low_res=low_res, split=split, max_images=max_images,
+                                           native=native)
+  images = [teacher.pipe.record(split, i)["image"] for i in gains["index"]]
+  score_size = int(config.input.get("score_size", 64))
+  feats = np.stack([dris_learned.features(im, score_size) for im in images])
+  complexity = np.array([dris.image_score(im, score_size) for im in images])
+  order = np.random.default_rng(seed).permutation(len(images))
+  n_fit = max(2, int(round(len(images) * (1.0 - heldout))))
+  fit_idx, test_idx = order[:n_fit], order[n_fit:]
+  scorer = dris_learned.fit(feats[fit_idx], gains["gain"][fit_idx], seed=seed, score_size=score_size)
+  scorer.save(out)
+  pred = scorer.predict(feats)
+  report = {
+      "teacher_workdir": workdir, "teacher_resolution": high, "low_res": low_res, "native": native,
+      "split": split, "num_images": len(images), "num_fit": len(fit_idx), "num_heldout": len(test_idx),
+      "gain_mean": float(gains["gain"].mean()), "gain_std": float(gains["gain"].std()),
+      "nll_gain_mean": float((gains["nll_low"] - gains["nll"]).mean()),
+      "i2t_gain_mean": float((gains["i2t_low"] - gains["i2t"]).mean()),
+      "spearman_fit": dris_learned.spearman(pred[fit_idx], gains["gain"][fit_idx]),
+      "spearman_heldout": (dris_learned.spearman(pred[test_idx], gains["gain"][test_idx])
+                           if len(test_idx) > 1 else None),
+      "spearman_complexity_vs_gain": dris_learned.spearman(complexity, gains["gain"]),
+      "spearman_learned_vs_complexity": dris_learned.spearman(pred, complexity),
+      "scorer": os.path.abspath(out),
+  }
+  with open(os.path.splitext(out)[0] + ".json", "w") as f:
+    json.dump(report, f, indent=2)
+  logging.info("DRIS scorer: %s", json.dumps(report))
+  return report
+
+
+def _define_flags():
+  """Flags exist only when run as a command (importing this module defines none)."""
+  f = {
+      "config": config_flags.DEFINE_config_file("config", None, "The teacher's config (file.py[:args]).",
+                                                lock_config=False),
+      "workdir": flags.DEFINE_string("workdir", None, "The teacher's run directory (read only)."),
+      "out": flags.DEFINE_string("out", None, "Scorer .npz to write (a .json report goes next to it)."),
+      "low_res": flags.DEFINE_integer("low_res", 0, "Degraded resolution (0 = half the teacher's largest)."),
+      "max_images": flags.DEFINE_integer("max_images", 0, "Training images to measure (0 = all)."),
+      "split": flags.DEFINE_string("split", "train", "Split to measure and fit on."),
+      "native": flags.DEFINE_bool("native", False, "Encode the low-resolution view at its own (smaller) token "
+                                  "grid instead of upsampling it back."),
+      "heldout": flags.DEFINE_float("heldout", 0.2, "Share of images held out to check the fit."),
+      "seed": flags.DEFINE_integer("seed", 0, "Seed of the split and the MLP init."),
+  }
+  flags.mark_flags_as_required(["config", "workdir", "out"])
+  return f
+
+
+def main(argv, f):
+  del argv
+  report = fit_from_run(f["config"].value, f["workdir"].value, f["out"].value, low_res=f["low_res"].value,
+                        max_images=f["max_images"].value, split=f["split"].value, native=f["native"].value,
+                        heldout=f["heldout"].value, seed=f["seed"].value)
+  print(json.dumps(report, indent=2))
+
+
+if __name__ == "__main__":
+  _FLAGS = _define_flags()
+  app.run(lambda argv: main(argv, _FLAGS))
