@@ -43,16 +43,18 @@ _SCORER = flags.DEFINE_enum(
 _SCORER_LOW_RES = flags.DEFINE_integer(
     "scorer_low_res", 32, "Degraded resolution for the scorer's teacher signal (at 64 px this benchmark's "
     "fixed_max model loses under 0.01 nats per image: too little to learn from).")
-_SCORER_IMAGES = flags.DEFINE_integer("scorer_images", 1200, "Training images the scorer is fitted on.")
+_SCORER_IMAGES = flags.DEFINE_integer("scorer_images", 0, "Training images the scorer is fitted on (0 = all).")
+_SEED = flags.DEFINE_integer("seed", 0, "Seed of every run (model init and data order).")
 
 RESOLUTIONS = (64, 96, 128)
 LEARNED = "<learned>"  # input.scorer placeholder: replaced by the scorer fitted on the fixed_max run.
 
 
-def run_configs(steps: int, data_dir: str, batch: int = 64, batching: str = "mixed", scorer: str = "complexity"):
+def run_configs(steps: int, data_dir: str, batch: int = 64, batching: str = "mixed", scorer: str = "complexity",
+                seed: int = 0):
   """{run name: config}; `batching` picks the dris run's batches (mixed, homogeneous, or both runs),
   `scorer` its score (complexity, learned, or both runs); learned runs come last and carry LEARNED."""
-  base = f"steps={steps},ckpt_every={steps},data_dir={data_dir},batch={batch}"
+  base = f"steps={steps},ckpt_every={steps},data_dir={data_dir},batch={batch},seed={seed}"
   runs = [("fixed_max", f"res={RESOLUTIONS[-1]}"), ("fixed_min", f"res={RESOLUTIONS[0]}")]
   if batching in ("mixed", "both"):
     runs.append(("dris", "dris=True,budget=0.5,mixed=True"))
@@ -94,7 +96,7 @@ def main(argv):
   batch = _BATCH.value or (32 if _QUICK.value else 64)
   root = _WORKDIR.value or tempfile.mkdtemp(prefix="bench_dris_")
   runs, extra = [], {}
-  configs = run_configs(steps, _DATA_DIR.value, batch, _BATCHING.value, _SCORER.value)
+  configs = run_configs(steps, _DATA_DIR.value, batch, _BATCHING.value, _SCORER.value, _SEED.value)
   for name, config in configs.items():
     if _QUICK.value:
       config.evals.captioning.max_images = 150
@@ -121,7 +123,7 @@ def main(argv):
   summary = _summary(by, "dris")
   if "dris_learned" in by:
     summary["dris_learned"] = _summary(by, "dris_learned")
-  common.write_json(_OUT.value, {"steps": steps, "batch": batch, "quick": _QUICK.value, "runs": runs,
+  common.write_json(_OUT.value, {"steps": steps, "batch": batch, "seed": _SEED.value, "quick": _QUICK.value, "runs": runs,
                                  "summary": summary, "workdir": root, **extra})
 
 

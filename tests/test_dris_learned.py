@@ -162,7 +162,10 @@ def test_fit_command_then_a_run_with_the_scorer(tiny_data_dir, tmp_path):
   assert proc.returncode == 0, proc.stderr[-3000:]
   with open(tmp_path / "scorer" / "dris_scorer.json") as fh:
     report = json.load(fh)
-  assert report["num_images"] == 40 and report["num_fit"] == 32 and report["low_res"] == 16
+  assert report["num_images"] == 40 and report["num_check_fit"] == 32 and report["low_res"] == 16
+  with np.load(tmp_path / "scorer" / "dris_scorer_gains.npz") as z:
+    assert z["features"].shape == (40, 134)
+    np.testing.assert_allclose(z["gain"], z["nll_low"] - z["nll"] + z["i2t_low"] - z["i2t"], rtol=1e-5, atol=1e-6)
   assert -1.0 <= report["spearman_heldout"] <= 1.0 and np.isfinite(report["gain_std"])
   with open(os.path.join(teacher, "config.json")) as fh:
     assert fh.read() == before  # The teacher's run record is left alone.

@@ -8,7 +8,8 @@ r"""Fits the learned DRIS scorer from a trained run (the teacher) and writes it 
 in its workdir is written). For each of the first --max_images training images the teacher's resolution
 gain is measured (evaluate/resolution_gain.py: loss with the image degraded to --low_res minus the loss at
 full resolution), the scorer is fitted on a (1 - heldout) share and checked on the rest (Spearman rank
-correlation, since only the order of scores sets the buckets). Writes OUT and OUT's .json report.
+correlation, since only the order of scores sets the buckets), then refitted on all of them. Writes OUT,
+OUT's .json report and OUT's _gains.npz (features and per-image losses, for refitting without the teacher).
 """
 from __future__ import annotations
 
@@ -46,18 +47,23 @@ def fit_from_run(config, workdir: str, out: str, *, low_res: int = 0, max_images
   order = np.random.default_rng(seed).permutation(len(images))
   n_fit = max(2, int(round(len(images) * (1.0 - heldout))))
   fit_idx, test_idx = order[:n_fit], order[n_fit:]
-  scorer = dris_learned.fit(feats[fit_idx], gains["gain"][fit_idx], seed=seed, score_size=score_size)
+  check = dris_learned.fit(feats[fit_idx], gains["gain"][fit_idx], seed=seed, score_size=score_size)
+  heldout_spearman = (dris_learned.spearman(check.predict(feats[test_idx]), gains["gain"][test_idx])
+                      if len(test_idx) > 1 else None)
+  # The per-image gains are noisy, so the scorer that is saved is refitted on every image once the
+  # held-out share has checked the recipe.
+  scorer = dris_learned.fit(feats, gains["gain"], seed=seed, score_size=score_size) if len(test_idx) else check
   scorer.save(out)
+  np.savez(os.path.splitext(out)[0] + "_gains.npz", features=feats, **gains)
   pred = scorer.predict(feats)
   report = {
       "teacher_workdir": workdir, "teacher_resolution": high, "low_res": low_res, "native": native,
-      "split": split, "num_images": len(images), "num_fit": len(fit_idx), "num_heldout": len(test_idx),
+      "split": split, "num_images": len(images), "num_check_fit": len(fit_idx), "num_heldout": len(test_idx),
       "gain_mean": float(gains["gain"].mean()), "gain_std": float(gains["gain"].std()),
       "nll_gain_mean": float((gains["nll_low"] - gains["nll"]).mean()),
       "i2t_gain_mean": float((gains["i2t_low"] - gains["i2t"]).mean()),
-      "spearman_fit": dris_learned.spearman(pred[fit_idx], gains["gain"][fit_idx]),
-      "spearman_heldout": (dris_learned.spearman(pred[test_idx], gains["gain"][test_idx])
-                           if len(test_idx) > 1 else None),
+      "spearman_heldout": heldout_spearman,  # The check fit on num_check_fit images, on the rest.
+      "spearman_fit": dris_learned.spearman(pred, gains["gain"]),  # The saved scorer, on all its images.
       "spearman_complexity_vs_gain": dris_learned.spearman(complexity, gains["gain"]),
       "spearman_learned_vs_complexity": dris_learned.spearman(pred, complexity),
       "scorer": os.path.abspath(out),
