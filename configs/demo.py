@@ -68,6 +68,9 @@ def get_config(arg=None):
   c.input.score_size = 64
   # DRIS score: "" = content complexity (dris.py); a path = a learned scorer (.npz from tools/fit_dris_scorer).
   c.input.scorer = arg.scorer
+  # >0: every image passes through detail_res px before its bucket's resolution (same tokens, capped detail;
+  # e.g. `--config.input.detail_res=64 --mode=eval` on a copy of a 128 px run: how much detail it uses).
+  c.input.detail_res = 0
   c.input.thresholds = ()
   c.input.coarse_to_fine = ml_collections.ConfigDict({"num_tiles": 0, "tile_grid": 2, "tile_size": 64})
   c.input.num_threads = 2

@@ -141,6 +141,14 @@ def test_pipeline_scores_with_the_learned_scorer(tiny_data_dir, tmp_path):
   assert np.all(np.diff(ids[np.argsort(scores, kind="stable")]) >= 0)  # Monotone in the learned score.
   with open(tmp_path / "run" / "dris" / "thresholds.json") as fh:
     assert json.load(fh)["scorer"] == path
+  # Restarting the workdir with another scorer (or budget) would silently change its buckets: refused.
+  with pytest.raises(ValueError, match="input.scorer"):
+    pipeline_lib.InputPipeline(tiny_config(tiny_data_dir, "dris=True").input, str(tmp_path / "run"), seed=0)
+  with pytest.raises(ValueError, match="input.budget"):
+    pipeline_lib.InputPipeline(tiny_config(tiny_data_dir, f"dris=True,scorer={path},budget=0.7").input,
+                               str(tmp_path / "run"), seed=0)
+  again = pipeline_lib.InputPipeline(cfg.input, str(tmp_path / "run"), seed=0)
+  np.testing.assert_array_equal(again.thresholds, pipe.thresholds)
 
 
 def test_fit_command_then_a_run_with_the_scorer(tiny_data_dir, tmp_path):

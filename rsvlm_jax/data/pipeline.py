@@ -166,18 +166,24 @@ class InputPipeline:
     if self.cfg.get("thresholds"):
       return np.asarray(self.cfg.thresholds, np.float32)
     path = os.path.join(self.workdir, "dris", "thresholds.json")
+    record = {"budget": self.cfg.budget, "scorer": self.cfg.get("scorer", "") or "complexity",
+              "resolutions": list(self.buckets.resolutions)}
     if os.path.exists(path):
       with open(path) as f:
-        return np.asarray(json.load(f)["thresholds"], np.float32)
+        saved = json.load(f)
+      for key, value in record.items():  # A workdir's buckets never change under a run.
+        if saved.get(key, "complexity" if key == "scorer" else None) != value:
+          raise ValueError(f"{path} was calibrated with {key}={saved.get(key)!r} but the config has "
+                           f"{value!r} (config key input.{key}); use a new workdir, or delete "
+                           f"{os.path.dirname(path)} to recalibrate")
+      return np.asarray(saved["thresholds"], np.float32)
     scores = self.scores("train")
 
     def compute():
       th = dris.calibrate_thresholds(scores, self.buckets, self.cfg.budget)
       os.makedirs(os.path.dirname(path), exist_ok=True)
       with open(path + ".tmp", "w") as f:
-        json.dump({"thresholds": th.tolist(), "budget": self.cfg.budget, "scorer": self.cfg.get("scorer", "") or
-                   "complexity",
-                   "resolutions": list(self.buckets.resolutions)}, f)
+        json.dump({"thresholds": th.tolist(), **record}, f)
       os.replace(path + ".tmp", path)
       return th
 
@@ -205,7 +211,7 @@ class InputPipeline:
   # -- examples -----------------------------------------------------------------------------------
   def transforms(self, bucket: int, train: bool):
     res = self.buckets.resolutions[bucket]
-    ts = [T.ResizeImage(res)]
+    ts = [T.ResizeImage(res, int(self.cfg.get("detail_res", 0) or 0))]
     c2f = self.cfg.get("coarse_to_fine")
     if c2f and c2f.num_tiles > 0:
       ts.append(T.CoarseToFineTiles(c2f.num_tiles, c2f.tile_grid, c2f.tile_size))

@@ -1,7 +1,7 @@
 """Typed per-example transforms (plain callables on dicts of numpy arrays; usable eagerly and in grain).
 
 Each transform reads a record field and writes model inputs:
-  ResizeImage        "image" uint8 [H,W,3] -> "image" uint8 [r,r,3] (antialiased)
+  ResizeImage        "image" uint8 [H,W,3] -> "image" uint8 [r,r,3] (antialiased; optionally detail-capped)
   CoarseToFineTiles  "image" -> "tiles" uint8 [K,t,t,3], "tile_boxes" [K,4] where the complexity is highest
   TokenizeCaption    "captions" -> "text" int32 [L] (one caption, chosen by the example's rng)
   PhraseTokens       "caption" -> "phrases" int32 [P,Lp] (rule-based noun chunks)
@@ -30,7 +30,11 @@ def resize(image: np.ndarray, size: int) -> np.ndarray:
 
 @dataclasses.dataclass(frozen=True)
 class ResizeImage:
+  """Resizes to `resolution`; `detail_res` > 0 first passes the image through detail_res px, so the model
+  sees the same number of tokens but no detail finer than detail_res (an ablation of how much detail a
+  model uses; config key input.detail_res)."""
   resolution: int
+  detail_res: int = 0
 
   def __call__(self, ex: dict[str, Any], rng: np.random.Generator) -> dict[str, Any]:
     del rng
@@ -38,7 +42,7 @@ class ResizeImage:
     if image.ndim != 3 or image.shape[-1] != 3 or image.dtype != np.uint8:
       raise ValueError(f"Expected uint8 [H,W,3] image, got {image.dtype} {image.shape}")
     ex["source_image"] = image
-    ex["image"] = resize(image, self.resolution)
+    ex["image"] = resize(resize(image, self.detail_res) if self.detail_res else image, self.resolution)
     return ex
 
 
