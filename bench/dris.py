@@ -91,8 +91,9 @@ def _summary(by: dict, name: str) -> dict:
 def main(argv):
   del argv
   from rsvlm_jax import job  # pylint: disable=g-import-not-at-top
-  # --quick: 200 steps at batch 32 (about 8 minutes for the three runs on 2 CPU cores); full: 800 at 64.
-  steps = _STEPS.value or (200 if _QUICK.value else 800)
+  # --quick: 150 steps at batch 32 (about 8.5 minutes for the three runs on 2 CPU cores; 200 steps took
+  # 9.4 to 10.9 minutes with the machine's load); full: 800 at 64.
+  steps = _STEPS.value or (150 if _QUICK.value else 800)
   batch = _BATCH.value or (32 if _QUICK.value else 64)
   root = _WORKDIR.value or tempfile.mkdtemp(prefix="bench_dris_")
   runs, extra = [], {}
@@ -110,7 +111,8 @@ def main(argv):
     m = job.run(config, os.path.join(root, name))
     eff = m["efficiency"]
     runs.append({
-        "name": name, "scorer": config.input.get("scorer") or "complexity", "mixed_buckets": bool(config.input.get("mixed_buckets")) and name.startswith("dris"),
+        "name": name, "scorer": config.input.get("scorer") or "complexity",
+        "mixed_buckets": bool(config.input.get("mixed_buckets")) and name.startswith("dris"),
         "resolutions": eff["resolutions"], "bucket_histogram": eff["histogram"],
         "encoder_gflops_per_image": eff["encoder_gflops_per_image"], "tokens_per_image": eff["tokens_per_image"],
         "eval_images_per_s": m["retrieval"]["eval_images_per_s"], "t2i_R@10": m["retrieval"]["t2i_R@10"],
@@ -123,8 +125,8 @@ def main(argv):
   summary = _summary(by, "dris")
   if "dris_learned" in by:
     summary["dris_learned"] = _summary(by, "dris_learned")
-  common.write_json(_OUT.value, {"steps": steps, "batch": batch, "seed": _SEED.value, "quick": _QUICK.value, "runs": runs,
-                                 "summary": summary, "workdir": root, **extra})
+  common.write_json(_OUT.value, {"steps": steps, "batch": batch, "seed": _SEED.value, "quick": _QUICK.value,
+                                 "runs": runs, "summary": summary, "workdir": root, **extra})
 
 
 if __name__ == "__main__":
