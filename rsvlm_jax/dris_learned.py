@@ -28,15 +28,10 @@ from rsvlm_jax import dris
 FEATURE_VERSION = 1
 
 
-def _gray(image: np.ndarray, size: int) -> np.ndarray:
-  return np.asarray(Image.fromarray(np.asarray(image, np.uint8)).convert("L").resize((size, size), Image.BOX),
-                    np.float32) / 255.0
-
-
 def detail_map(image: np.ndarray, size: int = 128, cell: int = 16) -> np.ndarray:
   """float32 [size/cell]^2: mean |x - up(down(x))| per cell of a size-px grayscale view, where `down` halves
   the resolution: the detail an encoder loses at half the resolution."""
-  x = _gray(image, size)
+  x = dris.thumbnail(image, size)
   half = Image.fromarray(x).resize((size // 2, size // 2), Image.BOX).resize((size, size), Image.BILINEAR)
   diff = np.abs(x - np.asarray(half, np.float32))
   g = size // cell

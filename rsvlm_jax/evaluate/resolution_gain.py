@@ -17,20 +17,18 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from absl import logging
-from PIL import Image
 
 from rsvlm_jax.data import sources
+from rsvlm_jax.data import transforms as T
 from rsvlm_jax.evaluate import predictor as predictor_lib
 from rsvlm_jax.models import rsvlm
 
 
 def degrade(images: np.ndarray, low_res: int, *, upsample: bool = True) -> np.ndarray:
-  """uint8 [B,R,R,3] -> resized to low_res (antialiased) and, if `upsample`, back to R (bilinear)."""
-  out = []
-  for im in images:
-    small = Image.fromarray(im).resize((low_res, low_res), Image.BILINEAR)
-    out.append(np.asarray(small.resize(im.shape[1::-1], Image.BILINEAR) if upsample else small))
-  return np.stack(out)
+  """uint8 [B,R,R,3] -> resized to low_res (antialiased) and, if `upsample`, back to R: the pipeline's own
+  resize, so the degraded view equals what input.detail_res=low_res feeds a model."""
+  r = images.shape[1]
+  return np.stack([T.resize(T.resize(im, low_res), r) if upsample else T.resize(im, low_res) for im in images])
 
 
 def make_loss_fn(model: rsvlm.Model):
