@@ -65,6 +65,9 @@ def get_config(arg=None):
   # DRIS batching: False = each batch is one bucket (one compilation per bucket); True = every batch holds a
   # static share of every bucket (one compilation; the batch keeps the data's content mix).
   c.input.mixed_buckets = _mixed(arg.mixed, arg.runlocal)
+  # Mixed batches only: the share of each batch whose images swap buckets at random (same shapes and tokens;
+  # every grid also sees content outside its score range).
+  c.input.bucket_jitter = 0.0
   c.input.score_size = 64
   # DRIS score: "" = content complexity (dris.py); a path = a learned scorer (.npz from tools/fit_dris_scorer).
   c.input.scorer = arg.scorer

@@ -79,11 +79,20 @@ class MixedPlan:
   negatives span all complexities, while each sub-batch keeps one static shape: the train step compiles
   once in all. Each bucket is its own shuffled stream: bucket b's epoch e is a permutation seeded by
   (seed, b, e), cut into sub-batches of sizes[b] (its remainder dropped, a different subset each epoch).
+
+  `jitter` in [0, 1]: in every step, round(jitter x batch) randomly chosen slots swap their images among
+  themselves (a permutation seeded by (seed, step)), so an image is sometimes trained at another bucket's
+  grid. Sub-batch sizes, hence shapes and training tokens, are unchanged; each grid then also sees
+  content from outside its score range (without it the largest grid only ever sees dense scenes).
   """
 
-  def __init__(self, bucket_ids: np.ndarray, num_buckets: int, global_batch: int, seed: int, multiple: int = 1):
+  def __init__(self, bucket_ids: np.ndarray, num_buckets: int, global_batch: int, seed: int, multiple: int = 1,
+               jitter: float = 0.0):
     self.bucket_ids = np.asarray(bucket_ids, np.int32)
     self.num_buckets, self.global_batch, self.seed = num_buckets, global_batch, seed
+    if not 0.0 <= jitter <= 1.0:
+      raise ValueError(f"Bucket jitter must be in [0, 1] (config key input.bucket_jitter), got {jitter}")
+    self.jitter = float(jitter)
     counts = np.bincount(self.bucket_ids, minlength=num_buckets)
     self.sizes = mixed_sizes(counts, global_batch, multiple)
     self._members = [np.flatnonzero(self.bucket_ids == b) for b in range(num_buckets)]
@@ -108,6 +117,14 @@ class MixedPlan:
       if n:
         epoch, within = divmod(int(step), self._per_epoch[b])
         out.append((b, self._epoch(b, epoch)[within * n:(within + 1) * n]))
+    swaps = int(round(self.jitter * self.global_batch))
+    if swaps > 1:
+      flat = np.concatenate([idx for _, idx in out])
+      rng = np.random.default_rng([self.seed, self.num_buckets, 1 << 20, int(step)])  # Apart from the streams.
+      slots = rng.choice(len(flat), swaps, replace=False)
+      flat[slots] = flat[rng.permutation(slots)]
+      cuts = np.cumsum([len(idx) for _, idx in out])[:-1]
+      out = [(b, part) for (b, _), part in zip(out, np.split(flat, cuts))]
     return out
 
 

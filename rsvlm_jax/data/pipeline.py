@@ -247,7 +247,10 @@ class InputPipeline:
     """The step schedule: bucket-homogeneous batches, or (input.mixed_buckets) every bucket in every batch."""
     if self.mixed:
       return batch_plan.MixedPlan(self.bucket_ids("train"), self.buckets.num_buckets, self.cfg.batch_size,
-                                  self.seed, multiple=shards)
+                                  self.seed, multiple=shards, jitter=float(self.cfg.get("bucket_jitter", 0.0)))
+    if self.cfg.get("bucket_jitter", 0.0) and self.buckets.num_buckets > 1:
+      raise ValueError("input.bucket_jitter needs mixed batches (config key input.mixed_buckets=True): a "
+                       "bucket-homogeneous batch has no other bucket to swap with")
     return batch_plan.TrainPlan(self.bucket_ids("train"), self.buckets.num_buckets, self.cfg.batch_size,
                                 self.seed)
 

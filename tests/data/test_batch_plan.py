@@ -82,3 +82,26 @@ def test_mixed_plan_holds_every_bucket_and_covers_each_stream():
     per_epoch = (ids == b).sum() // n
     seen = np.concatenate([dict(plan(s))[b] for s in range(per_epoch)])
     assert len(seen) == len(set(seen.tolist())) == per_epoch * n
+
+
+def test_bucket_jitter_swaps_images_across_buckets_at_static_sizes():
+  """Jitter reassigns a share of each batch's images to other buckets' slots: same sizes (shapes), same set
+  of images as without jitter, deterministic per step, and about the expected share off-bucket."""
+  rng = np.random.default_rng(0)
+  ids = rng.choice(3, size=600, p=[0.5, 0.3, 0.2])
+  plain = batch_plan.MixedPlan(ids, 3, 40, seed=1)
+  jit = batch_plan.MixedPlan(ids, 3, 40, seed=1, jitter=0.5)
+  off = []
+  for step in range(50):
+    parts, ref = jit(step), plain(step)
+    assert [(b, len(i)) for b, i in parts] == [(b, len(i)) for b, i in ref]
+    assert sorted(np.concatenate([i for _, i in parts]).tolist()) == sorted(
+        np.concatenate([i for _, i in ref]).tolist())
+    assert all(np.array_equal(a, c) for (_, a), (_, c) in zip(parts, jit(step)))
+    off.append(np.mean(np.concatenate([ids[i] != b for b, i in parts])))
+  # 20 of 40 slots are permuted; a slot keeps its bucket when its new image comes from the same bucket
+  # (about 0.5^2 + 0.3^2 + 0.2^2 = 0.38 of them), so ~0.5 * 0.62 = 0.31 of the images move.
+  assert 0.2 < np.mean(off) < 0.4
+  assert all(np.all(ids[i] == b) for b, i in batch_plan.MixedPlan(ids, 3, 40, seed=1, jitter=0.0)(3))
+  with pytest.raises(ValueError, match="input.bucket_jitter"):
+    batch_plan.MixedPlan(ids, 3, 40, seed=1, jitter=1.5)

@@ -1,0 +1,195 @@
+r"""DRIS accuracy/compute frontier of ONE trained run: every bucket allocation, no retraining.
+
+  python -m bench.dris_frontier --workdir=RUN --out=FILE [--config=configs/demo.py:...]
+                                [--budgets=0.3,0.4,0.5,0.6,0.75] [--scorer=scorer.npz] [--split=test]
+
+The run's newest checkpoint is restored read-only (--config defaults to the run's own config.json). Every
+image of the split is encoded, captioned and scored (per-image loss: caption NLL + image-to-text
+contrastive loss over all its captions, as evaluate/resolution_gain.py computes it) at EVERY bucket of the
+run. An image's outputs do not depend on the other images in its batch, so any assignment of images to
+buckets can then be evaluated exactly from these tables. Policies (each maps an image to a score; buckets
+follow dris.calibrate_thresholds on the split's own scores at each budget, so every policy spends the
+same tokens):
+
+  run         the run's own buckets (train-calibrated thresholds, its scorer): reproduces its metrics.json;
+  complexity  the content-complexity score (dris.image_score);
+  learned     the learned scorer at --scorer (if given);
+  random      a fixed random score (the floor a scorer must beat);
+  oracle      the run's own loss gain from the smallest to the largest bucket, measured WITH the split's
+              captions: not deployable, the ceiling of any score-based allocation for this model;
+  bucket_K    every image at bucket K (the run's model at fixed resolution).
+
+Writes {"run", "buckets": {"resolutions", "tokens", "encoder_gflops"}, "points": [{"policy", "budget",
+"tokens_per_image", "encoder_gflops_per_image", "bucket_histogram", "t2i_R@10", "t2i_R@1", "i2t_R@10",
+"CIDEr-D", "BLEU-4", "loss"}, ...]}. Coarse-to-fine runs are not supported (their tiles follow the bucket).
+"""
+from __future__ import annotations
+
+import json
+import os
+
+import numpy as np
+from absl import app
+from absl import flags
+from absl import logging
+
+from bench import common
+
+
+def _flags():
+  from ml_collections import config_flags  # pylint: disable=g-import-not-at-top
+  return {
+      "workdir": flags.DEFINE_string("workdir", None, "The trained run (read only)."),
+      "config": config_flags.DEFINE_config_file("config", None, "The run's config (default: its config.json).",
+                                                lock_config=False),
+      "out": flags.DEFINE_string("out", "bench_results/dris_frontier.json", "Output JSON."),
+      "budgets": flags.DEFINE_list("budgets", ["0.3", "0.4", "0.5", "0.6", "0.75"],
+                                   "Token budgets (share of the largest bucket's tokens)."),
+      "scorer": flags.DEFINE_string("scorer", "", "A learned scorer .npz to add as policy 'learned'."),
+      "split": flags.DEFINE_string("split", "test", "Split to evaluate."),
+      "batch": flags.DEFINE_integer("batch", 50, "Images per encode/caption batch."),
+      "seed": flags.DEFINE_integer("seed", 0, "Seed of the random policy."),
+  }
+
+
+def load_run_config(workdir: str):
+  """The ConfigDict a run was trained with, from its config.json."""
+  import ml_collections  # pylint: disable=g-import-not-at-top
+  path = os.path.join(workdir, "config.json")
+  if not os.path.exists(path):
+    raise FileNotFoundError(f"{path} not found: pass --config, or a --workdir written by rsvlm_jax.main")
+  with open(path) as f:
+    return ml_collections.ConfigDict(json.load(f))
+
+
+def bucket_tables(trainer, split: str, batch: int) -> dict[str, list[np.ndarray]]:
+  """Per bucket: image embeddings [N,D], greedy caption strings [N] and per-image losses [N]."""
+  from rsvlm_jax.data import sources  # pylint: disable=g-import-not-at-top
+  from rsvlm_jax.evaluate import resolution_gain  # pylint: disable=g-import-not-at-top
+  import jax  # pylint: disable=g-import-not-at-top
+  pipe, params, pred = trainer.pipe, trainer.state.params, trainer.predictor
+  n = len(pipe.source(split))
+  loss_fn = resolution_gain.make_loss_fn(trainer.model)
+  text_len = trainer.config.input.text_len
+  caps = [[c for c in sources.as_text_list(pipe.record(split, i)["captions"]) if c.strip()][:5] for i in range(n)]
+  out = {"embedding": [], "caption": [], "loss": []}
+  for b in range(pipe.buckets.num_buckets):
+    emb, capt, loss = [], [], []
+    for start in range(0, n, batch):
+      idx = np.arange(start, min(start + batch, n))
+      idx_p = np.concatenate([idx, np.full((batch - len(idx),), idx[0])])  # Static shape: one compilation.
+      ex = pipe.load_examples(split, idx_p, b, seed=(0,), train=False)
+      emb.append(pred.encode_images(params, ex)[:len(idx)])
+      capt += [pipe.tokenizer.decode(row) for row in pred.caption(params, ex)[:len(idx)]]
+      text = np.zeros((batch, 5, text_len), np.int32)
+      for row, i in enumerate(idx_p):
+        text[row, :len(caps[i])] = pipe.tokenizer.encode_batch(caps[i], text_len)
+      nll, i2t = jax.device_get(loss_fn(params, ex["image"], text))
+      loss.append((np.asarray(nll) + np.asarray(i2t))[:len(idx)])
+    out["embedding"].append(np.concatenate(emb))
+    out["caption"].append(np.array(capt, dtype=object))
+    out["loss"].append(np.concatenate(loss))
+    logging.info("DRIS frontier: bucket %d (%d px) done", b, pipe.buckets.resolutions[b])
+  return out
+
+
+class Scorer:
+  """Evaluates any bucket assignment from the per-bucket tables."""
+
+  def __init__(self, tables, refs, ztxt, owner):
+    self.tables, self.refs, self.ztxt, self.owner = tables, refs, ztxt, owner
+
+  def __call__(self, bucket_ids: np.ndarray) -> dict[str, float]:
+    from rsvlm_jax.evaluate import caption_metrics  # pylint: disable=g-import-not-at-top
+    from rsvlm_jax.evaluate import retrieval  # pylint: disable=g-import-not-at-top
+    rows = np.arange(len(bucket_ids))
+    zimg = np.stack(self.tables["embedding"])[bucket_ids, rows]
+    i2t, t2i = retrieval.ranks(zimg @ self.ztxt.T, self.owner)
+    rec = retrieval.recalls(i2t, t2i)
+    preds = {self.refs[i][0]: self.tables["caption"][b][i] for i, b in enumerate(bucket_ids)}
+    caps = caption_metrics.caption_metrics({r[0]: r[1] for r in self.refs}, preds)
+    loss = float(np.stack(self.tables["loss"])[bucket_ids, rows].mean())
+    return {"t2i_R@10": rec["t2i_R@10"], "t2i_R@1": rec["t2i_R@1"], "i2t_R@10": rec["i2t_R@10"], "mR": rec["mR"],
+            "CIDEr-D": caps["CIDEr-D"], "BLEU-4": caps["BLEU-4"], "loss": loss}
+
+
+def frontier(trainer, *, split: str = "test", budgets=(0.3, 0.4, 0.5, 0.6, 0.75), scorer_path: str = "",
+             batch: int = 50, seed: int = 0) -> dict:
+  """Tables at every bucket, then every (policy, budget) point; see the module docstring."""
+  from rsvlm_jax import dris  # pylint: disable=g-import-not-at-top
+  from rsvlm_jax import dris_learned  # pylint: disable=g-import-not-at-top
+  from rsvlm_jax.data.transforms import IMAGE_KEYS  # pylint: disable=g-import-not-at-top
+  pipe, params = trainer.pipe, trainer.state.params
+  buckets = pipe.buckets
+  if trainer.config.input.get("coarse_to_fine") and trainer.config.input.coarse_to_fine.num_tiles > 0:
+    raise ValueError("bench.dris_frontier does not support coarse-to-fine runs (config key "
+                     "input.coarse_to_fine.num_tiles > 0)")
+  tables = bucket_tables(trainer, split, batch)
+  refs = pipe.references(split)
+  texts = [c for _, cs in refs for c in cs]
+  owner = np.array([i for i, (_, cs) in enumerate(refs) for _ in cs])
+  tokens = pipe.tokenizer.encode_batch(texts, pipe.cfg.text_len)
+  pad = (-len(tokens)) % batch
+  tokens = np.concatenate([tokens, np.zeros((pad, tokens.shape[1]), tokens.dtype)])
+  ztxt = np.concatenate([trainer.predictor.encode_texts(params, tokens[s:s + batch])
+                         for s in range(0, len(tokens), batch)])[:len(texts)]
+  evaluate = Scorer(tables, refs, ztxt, owner)
+
+  trainer.predictor.set_abstract_params(params)
+  gflops = []
+  for b in range(buckets.num_buckets):
+    ex = pipe.load_examples(split, [0], b, seed=(0,), train=False)
+    gflops.append(trainer.predictor.encoder_gflops(
+        tuple((k, (batch,) + v.shape[1:]) for k, v in ex.items() if k in IMAGE_KEYS)))
+  tok = np.asarray(buckets.tokens, np.float64)
+
+  def point(policy, budget, ids):
+    hist = np.bincount(ids, minlength=buckets.num_buckets)
+    p = {"policy": policy, "budget": budget, "bucket_histogram": hist.tolist(),
+         "tokens_per_image": float(tok[ids].mean()),
+         "encoder_gflops_per_image": float((hist * np.asarray(gflops)).sum() / len(ids)), **evaluate(ids)}
+    logging.info("DRIS frontier: %s", json.dumps(p))
+    return p
+
+  images = [pipe.record(split, i)["image"] for i in range(len(refs))]
+  score_size = int(trainer.config.input.get("score_size", 64))
+  policies = {
+      "complexity": np.array([dris.image_score(im, score_size) for im in images]),
+      "random": np.random.default_rng(seed).random(len(images)),
+      "oracle": tables["loss"][0] - tables["loss"][-1],
+  }
+  if scorer_path:
+    learned = dris_learned.load(scorer_path)
+    policies["learned"] = np.array([learned(im) for im in images])
+  points = [point(f"bucket_{b}", None, np.full(len(images), b)) for b in range(buckets.num_buckets)]
+  if buckets.num_buckets > 1:
+    points.append(point("run", trainer.config.input.budget, pipe.bucket_ids(split).astype(np.int64)))
+    for budget in budgets:
+      for name, score in policies.items():
+        ids = dris.choose_bucket(score, dris.calibrate_thresholds(score, buckets, float(budget)))
+        points.append(point(name, float(budget), ids.astype(np.int64)))
+  return {"split": split, "num_images": len(images),
+          "buckets": {"resolutions": list(buckets.resolutions), "tokens": list(buckets.tokens),
+                      "encoder_gflops": gflops},
+          "spearman": {f"{a}_vs_oracle": dris_learned.spearman(policies[a], policies["oracle"])
+                       for a in policies if a != "oracle"},
+          "points": points}
+
+
+def main(argv, f):
+  del argv
+  from rsvlm_jax.train import trainer as trainer_lib  # pylint: disable=g-import-not-at-top
+  workdir = os.path.abspath(f["workdir"].value)
+  config = f["config"].value or load_run_config(workdir)
+  trainer = trainer_lib.Trainer(config, workdir, write_record=False)
+  if trainer.restore() is None:
+    raise FileNotFoundError(f"No checkpoint in {os.path.join(workdir, 'checkpoints')}")
+  result = frontier(trainer, split=f["split"].value, budgets=[float(b) for b in f["budgets"].value],
+                    scorer_path=f["scorer"].value, batch=f["batch"].value, seed=f["seed"].value)
+  common.write_json(f["out"].value, {"run": workdir, **result})
+
+
+if __name__ == "__main__":
+  _F = _flags()
+  flags.mark_flag_as_required("workdir")
+  app.run(lambda argv: main(argv, _F))
