@@ -45,13 +45,17 @@ _SCORER_LOW_RES = flags.DEFINE_integer(
     "fixed_max model loses under 0.01 nats per image: too little to learn from).")
 _SCORER_IMAGES = flags.DEFINE_integer("scorer_images", 0, "Training images the scorer is fitted on (0 = all).")
 _SEED = flags.DEFINE_integer("seed", 0, "Seed of every run (model init and data order).")
+_SERVE = flags.DEFINE_bool(
+    "serve", False, "Add a 'dris_serve' run: trained with every image at the largest bucket (input.dris_at="
+    "serve), its learned scorer then fitted on itself (native token gain: loss at the smallest bucket minus "
+    "loss at the largest), and evaluated with DRIS buckets at the same budget.")
 
 RESOLUTIONS = (64, 96, 128)
 LEARNED = "<learned>"  # input.scorer placeholder: replaced by the scorer fitted on the fixed_max run.
 
 
 def run_configs(steps: int, data_dir: str, batch: int = 64, batching: str = "mixed", scorer: str = "complexity",
-                seed: int = 0):
+                seed: int = 0, serve: bool = False):
   """{run name: config}; `batching` picks the dris run's batches (mixed, homogeneous, or both runs),
   `scorer` its score (complexity, learned, or both runs); learned runs come last and carry LEARNED."""
   base = f"steps={steps},ckpt_every={steps},data_dir={data_dir},batch={batch},seed={seed}"
@@ -66,6 +70,8 @@ def run_configs(steps: int, data_dir: str, batch: int = 64, batching: str = "mix
     runs = [r for r in runs if r[0] != "dris"] + [("dris", "dris=True,budget=0.5,mixed=True")]
   if scorer == "both":
     runs.append(("dris_learned", "dris=True,budget=0.5,mixed=True"))
+  if serve:
+    runs.append(("dris_serve", "dris=True,budget=0.5,mixed=True,dris_at=serve"))
   out = {}
   for name, arg in runs:
     c = demo.get_config(f"{base},{arg}")
@@ -88,6 +94,19 @@ def _summary(by: dict, name: str) -> dict:
   return out
 
 
+def _train_fit_serve(config, workdir: str, scorer_path: str, extra: dict) -> dict:
+  """dris_serve: train at the largest bucket, fit the scorer on the run itself, evaluate with DRIS buckets."""
+  from rsvlm_jax import job  # pylint: disable=g-import-not-at-top
+  from rsvlm_jax.tools import fit_dris_scorer  # pylint: disable=g-import-not-at-top
+  train = job.run(config, workdir, mode="train")
+  extra["serve_scorer_fit"] = fit_dris_scorer.fit_from_run(config, workdir, scorer_path, native=True,
+                                                           max_images=_SCORER_IMAGES.value)
+  config.input.scorer = scorer_path
+  m = job.run(config, workdir, mode="eval")
+  m["train"] = train
+  return m
+
+
 def main(argv):
   del argv
   from rsvlm_jax import job  # pylint: disable=g-import-not-at-top
@@ -97,7 +116,7 @@ def main(argv):
   batch = _BATCH.value or (32 if _QUICK.value else 64)
   root = _WORKDIR.value or tempfile.mkdtemp(prefix="bench_dris_")
   runs, extra = [], {}
-  configs = run_configs(steps, _DATA_DIR.value, batch, _BATCHING.value, _SCORER.value, _SEED.value)
+  configs = run_configs(steps, _DATA_DIR.value, batch, _BATCHING.value, _SCORER.value, _SEED.value, _SERVE.value)
   for name, config in configs.items():
     if _QUICK.value:
       config.evals.captioning.max_images = 150
@@ -108,7 +127,10 @@ def main(argv):
         extra["scorer_fit"] = fit_dris_scorer.fit_from_run(
             configs["fixed_max"], os.path.join(root, "fixed_max"), config.input.scorer,
             low_res=_SCORER_LOW_RES.value, max_images=_SCORER_IMAGES.value)
-    m = job.run(config, os.path.join(root, name))
+    if name == "dris_serve":
+      m = _train_fit_serve(config, os.path.join(root, name), os.path.join(root, "dris_serve_scorer.npz"), extra)
+    else:
+      m = job.run(config, os.path.join(root, name))
     eff = m["efficiency"]
     runs.append({
         "name": name, "scorer": config.input.get("scorer") or "complexity",
@@ -118,13 +140,14 @@ def main(argv):
         "eval_images_per_s": m["retrieval"]["eval_images_per_s"], "t2i_R@10": m["retrieval"]["t2i_R@10"],
         "t2i_R@1": m["retrieval"]["t2i_R@1"], "mR": m["retrieval"]["mR"], "CIDEr-D": m["captioning"]["CIDEr-D"],
         "BLEU-4": m["captioning"]["BLEU-4"], "compilations": m["compilations"], "train_seconds":
-        m["train"].get("train_seconds"),
+        (m["train"] or {}).get("train_seconds"),
         "by_complexity": {g: {"num_images": v["retrieval"]["num_images"], "t2i_R@10": v["retrieval"]["t2i_R@10"],
                               "CIDEr-D": v["captioning"]["CIDEr-D"]} for g, v in m["by_complexity"].items()}})
   by = {r["name"]: r for r in runs}
   summary = _summary(by, "dris")
-  if "dris_learned" in by:
-    summary["dris_learned"] = _summary(by, "dris_learned")
+  for name in ("dris_learned", "dris_serve"):
+    if name in by:
+      summary[name] = _summary(by, name)
   common.write_json(_OUT.value, {"steps": steps, "batch": batch, "seed": _SEED.value, "quick": _QUICK.value,
                                  "runs": runs, "summary": summary, "workdir": root, **extra})
 

@@ -7,7 +7,8 @@ r"""Demo: a small RS vision-language model on the synthetic scene set, trained i
 Args (`configs/demo.py:key=val,...`): steps, ckpt_every, batch, runlocal (smoke mode: tiny data and
 model, a few steps), dris (three resolution buckets at a 50% token budget instead of one), budget, mixed
 (auto/true/false; with dris: every batch holds a share of every bucket; auto = on unless runlocal), scorer
-(a learned DRIS scorer .npz; default: the content-complexity score), dataset, data_dir, variant (ViT, e.g. mu/8, Ti/16),
+(a learned DRIS scorer .npz; default: the content-complexity score), dris_at (train_and_serve or serve:
+DRIS buckets only at evaluation, training at the largest), dataset, data_dir, variant (ViT, e.g. mu/8, Ti/16),
 res (fixed resolution when dris=False), seed, and the MS-VLAM weights global_w, local_w, object_w, caption_w.
 """
 import os
@@ -31,7 +32,7 @@ def get_config(arg=None):
       arg, steps=-1, ckpt_every=-1, batch=64, runlocal=False, dris=False, res=64, seed=0,
       dataset="synthetic_scenes/demo", data_dir=os.environ.get("RSVLM_DATA_DIR", "data"), variant="mu/8",
       global_w=1.0, local_w=0.0, object_w=0.0, caption_w=1.0, budget=0.5, eval_every=0, mixed="auto",
-      scorer="")
+      scorer="", dris_at="train_and_serve")
   c = ml_collections.ConfigDict()
   c.seed = arg.seed
   # -1 = the mode's default: 800 steps / checkpoint every 200 (runlocal: 6 / 3).
@@ -71,6 +72,9 @@ def get_config(arg=None):
   c.input.score_size = 64
   # DRIS score: "" = content complexity (dris.py); a path = a learned scorer (.npz from tools/fit_dris_scorer).
   c.input.scorer = arg.scorer
+  # Where the DRIS buckets apply: "train_and_serve", or "serve" (train every image at the largest bucket,
+  # evaluate/serve at the budget; the learned scorer is then best fitted on the run itself, see README).
+  c.input.dris_at = arg.dris_at
   # >0: every image passes through detail_res px before its bucket's resolution (same tokens, capped detail;
   # e.g. `--config.input.detail_res=64 --mode=eval` on a copy of a 128 px run: how much detail it uses).
   c.input.detail_res = 0

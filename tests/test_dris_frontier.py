@@ -1,6 +1,8 @@
 """bench.dris_frontier: per-bucket tables composed into any allocation reproduce the normal evaluation."""
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
@@ -54,3 +56,42 @@ def test_bucket_jitter_needs_mixed_batches(tiny_data_dir, tmp_path):  # noqa: F8
   pipe = pipeline_lib.InputPipeline(cfg.input, str(tmp_path / "run"), seed=0)
   with pytest.raises(ValueError, match="input.mixed_buckets"):
     pipe.train_plan()
+
+
+def test_dris_at_serve_trains_at_the_largest_bucket_and_serves_with_dris(tiny_data_dir, tmp_path):  # noqa: F811
+  """input.dris_at=serve: every train step is at the largest bucket (no scoring, no calibration during
+  training); evaluation uses calibrated buckets, and a later scorer recalibrates instead of being refused
+  (scores are cached per scorer, so the new scorer's scores are really used)."""
+  from rsvlm_jax import dris  # pylint: disable=g-import-not-at-top
+  from rsvlm_jax import dris_learned  # pylint: disable=g-import-not-at-top
+  from rsvlm_jax.data import pipeline as pipeline_lib  # pylint: disable=g-import-not-at-top
+  from rsvlm_jax.train import trainer as trainer_lib  # pylint: disable=g-import-not-at-top
+  workdir = tmp_path / "run"
+  cfg = tiny_config(tiny_data_dir, "dris=True,dris_at=serve,steps=2,ckpt_every=2", num_devices=1)
+  tr = trainer_lib.Trainer(cfg, str(workdir))
+  tr.train()
+  train_keys = [k for k in tr.tracker.summary() if k.startswith("train:")]
+  assert len(train_keys) == 1 and "image(8, 48, 48, 3)" in train_keys[0], train_keys
+  assert not (workdir / "dris").exists()  # Nothing was scored or calibrated to train.
+  assert tr.pipe.bucket_report("train", training=True)["histogram"] == [0, 48]
+  served = tr.pipe.bucket_report("test")["histogram"]
+  assert sum(served) == 16 and min(served) > 0
+  with open(workdir / "dris" / "thresholds.json") as f:
+    assert json.load(f)["scorer"] == "complexity"
+
+  r = np.random.default_rng(1)
+  s = dris_learned.Scorer(mean=np.zeros(134, np.float32), std=np.ones(134, np.float32),
+                          w1=r.normal(size=(134, 4)).astype(np.float32) / 10, b1=np.zeros(4, np.float32),
+                          w2=r.normal(size=(4, 1)).astype(np.float32), b2=np.zeros(1, np.float32))
+  path = str(tmp_path / "scorer.npz")
+  s.save(path)
+  cfg.input.scorer = path
+  pipe = pipeline_lib.InputPipeline(cfg.input, str(workdir), seed=0)
+  scores = pipe.scores("train")
+  np.testing.assert_allclose(scores, [s(pipe.record("train", i)["image"]) for i in range(48)], rtol=1e-5)
+  np.testing.assert_allclose(pipe.thresholds, dris.calibrate_thresholds(scores, pipe.buckets, 0.5))
+  with open(workdir / "dris" / "thresholds.json") as f:
+    assert json.load(f)["scorer"] == path
+  with pytest.raises(ValueError, match="input.dris_at"):
+    cfg.input.dris_at = "training"
+    pipeline_lib.InputPipeline(cfg.input, str(tmp_path / "other"), seed=0)

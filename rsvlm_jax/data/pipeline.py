@@ -8,6 +8,7 @@ example exactly once, padded with a mask, the same number of batches on every pr
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
 import os
 from typing import Any, Iterator
@@ -35,6 +36,12 @@ def _process_zero_first(make, load, name: str):
   value = make() if jax.process_index() == 0 else None
   multihost_utils.sync_global_devices(f"rsvlm:{name}")
   return value if value is not None else load()
+
+
+# input.dris_at: where DRIS buckets apply. "train_and_serve": training and evaluation use the calibrated
+# buckets. "serve": every training image is encoded at the largest bucket, and only evaluation/serving
+# uses DRIS (a model trained with all its tokens, served with fewer where its scorer says they matter).
+DRIS_AT = ("train_and_serve", "serve")
 
 
 def _bucket_set(cfg) -> dris.BucketSet:
@@ -87,7 +94,11 @@ class InputPipeline:
     self._sources: dict[str, Any] = {}
     self._source_info = None
     self.tokenizer = self._tokenizer()
-    self.thresholds = self._thresholds()
+    self._thresholds_value = None
+    if self.dris_at not in DRIS_AT:
+      raise ValueError(f"Config key input.dris_at must be one of {DRIS_AT}, got {self.dris_at!r}")
+    if self.dris_at != "serve":
+      self._thresholds_value = self._thresholds()  # At startup: a workdir calibrated differently fails now.
     self._bucket_ids: dict[str, np.ndarray] = {}
     self.need_phrases = need_phrases
     self.need_objects = need_objects and self.class_names is not None
@@ -145,8 +156,13 @@ class InputPipeline:
     return self._scorer
 
   def scores(self, split: str) -> np.ndarray:
-    """DRIS score (see `image_scorer`) of every record of `split` (cached in the workdir)."""
-    path = os.path.join(self.workdir, "dris", f"scores_{split}.npy")
+    """DRIS score (see `image_scorer`) of every record of `split` (cached in the workdir, per scorer)."""
+    tag = ""
+    if self.cfg.get("scorer", ""):  # A learned scorer's scores are cached under a digest of its file.
+      self.image_scorer()  # A missing or stale file fails here, with the config key in the message.
+      with open(self.cfg.scorer, "rb") as f:
+        tag = "-" + hashlib.sha1(f.read()).hexdigest()[:12]
+    path = os.path.join(self.workdir, "dris", f"scores_{split}{tag}.npy")
     if os.path.exists(path):
       return np.load(path)
 
@@ -160,6 +176,17 @@ class InputPipeline:
 
     return _process_zero_first(compute, lambda: np.load(path), f"dris_scores_{split}")
 
+  @property
+  def dris_at(self) -> str:
+    return self.cfg.get("dris_at", "train_and_serve") or "train_and_serve"
+
+  @property
+  def thresholds(self) -> np.ndarray:
+    """The K-1 calibrated score thresholds (computed on first use, then kept in the workdir)."""
+    if self._thresholds_value is None:
+      self._thresholds_value = self._thresholds()
+    return self._thresholds_value
+
   def _thresholds(self) -> np.ndarray:
     if self.buckets.num_buckets == 1:
       return np.zeros((0,), np.float32)
@@ -168,14 +195,22 @@ class InputPipeline:
     path = os.path.join(self.workdir, "dris", "thresholds.json")
     record = {"budget": self.cfg.budget, "scorer": self.cfg.get("scorer", "") or "complexity",
               "resolutions": list(self.buckets.resolutions)}
+    saved = None
     if os.path.exists(path):
       with open(path) as f:
         saved = json.load(f)
       for key, value in record.items():  # A workdir's buckets never change under a run.
         if saved.get(key, "complexity" if key == "scorer" else None) != value:
-          raise ValueError(f"{path} was calibrated with {key}={saved.get(key)!r} but the config has "
-                           f"{value!r} (config key input.{key}); use a new workdir, or delete "
-                           f"{os.path.dirname(path)} to recalibrate")
+          if self.dris_at != "serve":
+            raise ValueError(f"{path} was calibrated with {key}={saved.get(key)!r} but the config has "
+                             f"{value!r} (config key input.{key}); use a new workdir, or delete "
+                             f"{os.path.dirname(path)} to recalibrate")
+          # input.dris_at=serve: training never used these buckets, so recalibrating changes no run.
+          logging.warning("DRIS (input.dris_at=serve): %s was calibrated with %s=%r; recalibrating for %r",
+                          path, key, saved.get(key), value)
+          saved = None
+          break
+    if saved is not None:
       return np.asarray(saved["thresholds"], np.float32)
     scores = self.scores("train")
 
@@ -201,8 +236,15 @@ class InputPipeline:
         self._bucket_ids[split] = dris.choose_bucket(self.scores(split), self.thresholds).astype(np.int32)
     return self._bucket_ids[split]
 
-  def bucket_report(self, split: str) -> dict[str, Any]:
-    ids = self.bucket_ids(split)
+  def train_bucket_ids(self) -> np.ndarray:
+    """The bucket each training example is trained at: its DRIS bucket, or the largest with dris_at=serve."""
+    if self.dris_at == "serve":
+      return np.full((len(self.source("train")),), self.buckets.num_buckets - 1, np.int32)
+    return self.bucket_ids("train")
+
+  def bucket_report(self, split: str, *, training: bool = False) -> dict[str, Any]:
+    """Resolutions, tokens, histogram and mean tokens per image of `split` (training: as trained)."""
+    ids = self.train_bucket_ids() if training else self.bucket_ids(split)
     return {"resolutions": list(self.buckets.resolutions),
             "tokens_per_bucket": list(self.buckets.tokens),
             "histogram": dris.bucket_histogram(ids, self.buckets.num_buckets),
@@ -246,12 +288,12 @@ class InputPipeline:
   def train_plan(self, shards: int = 1) -> batch_plan.TrainPlan | batch_plan.MixedPlan:
     """The step schedule: bucket-homogeneous batches, or (input.mixed_buckets) every bucket in every batch."""
     if self.mixed:
-      return batch_plan.MixedPlan(self.bucket_ids("train"), self.buckets.num_buckets, self.cfg.batch_size,
+      return batch_plan.MixedPlan(self.train_bucket_ids(), self.buckets.num_buckets, self.cfg.batch_size,
                                   self.seed, multiple=shards, jitter=float(self.cfg.get("bucket_jitter", 0.0)))
     if self.cfg.get("bucket_jitter", 0.0) and self.buckets.num_buckets > 1:
       raise ValueError("input.bucket_jitter needs mixed batches (config key input.mixed_buckets=True): a "
                        "bucket-homogeneous batch has no other bucket to swap with")
-    return batch_plan.TrainPlan(self.bucket_ids("train"), self.buckets.num_buckets, self.cfg.batch_size,
+    return batch_plan.TrainPlan(self.train_bucket_ids(), self.buckets.num_buckets, self.cfg.batch_size,
                                 self.seed)
 
   def train_dataset(self, num_steps: int, shards: int = 1) -> grain.IterDataset:

@@ -37,7 +37,8 @@ def fit_from_run(config, workdir: str, out: str, *, low_res: int = 0, max_images
     raise FileNotFoundError(f"No checkpoint in {os.path.join(workdir, 'checkpoints')}: the teacher run "
                             "(--workdir) must be trained first")
   high = teacher.pipe.buckets.resolutions[-1]
-  low_res = low_res or high // 2
+  if not low_res:  # Native gains: the smallest bucket against the largest; else half the largest.
+    low_res = teacher.pipe.buckets.resolutions[0] if native and teacher.pipe.buckets.num_buckets > 1 else high // 2
   gains = resolution_gain.resolution_gains(teacher, low_res=low_res, split=split, max_images=max_images,
                                            native=native)
   images = [teacher.pipe.record(split, i)["image"] for i in gains["index"]]
@@ -81,7 +82,8 @@ def _define_flags():
                                                 lock_config=False),
       "workdir": flags.DEFINE_string("workdir", None, "The teacher's run directory (read only)."),
       "out": flags.DEFINE_string("out", None, "Scorer .npz to write (a .json report goes next to it)."),
-      "low_res": flags.DEFINE_integer("low_res", 0, "Degraded resolution (0 = half the teacher's largest)."),
+      "low_res": flags.DEFINE_integer("low_res", 0, "Degraded resolution (0 = half the teacher's largest; with "
+                                      "--native and several buckets, its smallest bucket)."),
       "max_images": flags.DEFINE_integer("max_images", 0, "Training images to measure (0 = all)."),
       "split": flags.DEFINE_string("split", "train", "Split to measure and fit on."),
       "native": flags.DEFINE_bool("native", False, "Encode the low-resolution view at its own (smaller) token "

@@ -160,7 +160,7 @@ class Trainer:
     it = iter(dataset)
     if data_state is not None:
       it.set_state(data_state["iterator"])
-    logging.info("Train buckets: %s", json.dumps(self.pipe.bucket_report("train")))
+    logging.info("Train buckets: %s", json.dumps(self.pipe.bucket_report("train", training=True)))
     step_fn = self._train_step_fn()
     progress = metric_writer.Progress(self.total_steps, start, cfg.get("progress_every", 20))
     preempt = _Preemption()
