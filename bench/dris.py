@@ -1,7 +1,7 @@
 r"""DRIS benchmark: fixed largest resolution vs fixed smallest vs DRIS at ~50% token budget.
 
   python -m bench.dris --out FILE [--quick] [--data_dir data] [--dris_batching mixed|homogeneous|both]
-                       [--scorer complexity|learned|both]
+                       [--scorer complexity|learned|both] [--serve] [--seed S]
 
 Same steps, seed and data for every run; each trains and evaluates on the synthetic test split through
 the normal trainer. Writes {"runs": [{"name": "fixed_max"|"fixed_min"|"dris", "encoder_gflops_per_image",
@@ -13,11 +13,20 @@ groups are thirds of the test split by DRIS score, the same images for every run
 (tools/fit_dris_scorer.py: its per-image loss with the image degraded to --scorer_low_res px minus its loss
 at full resolution, on --scorer_images training images); with `learned` the dris run uses that scorer,
 with `both` a 'dris_learned' run is added. The fit report goes into the JSON as "scorer_fit".
+
+--serve adds 'dris_serve': DRIS at serving only (input.dris_at=serve). It trains every image at the
+largest bucket, fits the learned scorer on itself (native token gain: its loss at the smallest bucket minus
+at the largest, fit report "serve_scorer_fit"), then evaluates with DRIS buckets at the same budget.
+The same weights are also evaluated with every image at the largest bucket ('dris_serve_at_max'), and
+summary.dris_serve.paired compares the two: DRIS's cost at serving, free of run-to-run training noise.
+An existing --workdir is reused: finished runs are only re-evaluated.
 """
 from __future__ import annotations
 
+import copy
 import os
 import tempfile
+import types
 
 from absl import app
 from absl import flags
@@ -25,30 +34,36 @@ from absl import flags
 from bench import common
 from configs import demo
 
-_OUT = flags.DEFINE_string("out", "bench_results/dris.json", "Output JSON.")
-_QUICK = flags.DEFINE_bool("quick", False, "Short runs (under 10 minutes in all on a 2-core CPU).")
-_DATA_DIR = flags.DEFINE_string("data_dir", os.environ.get("RSVLM_DATA_DIR", "data"), "TFDS data dir.")
-_WORKDIR = flags.DEFINE_string("workdir", "", "Where the runs go (default: a temp dir).")
-_STEPS = flags.DEFINE_integer("steps", 0, "Override the number of training steps.")
-_BATCH = flags.DEFINE_integer("batch", 0, "Override the batch size.")
-_BATCHING = flags.DEFINE_enum(
-    "dris_batching", "mixed", ["mixed", "homogeneous", "both"],
-    "How the dris run batches its buckets: mixed (every batch holds a static share of every bucket; the "
-    "default), homogeneous (one bucket per batch), or both (adds a 'dris_homogeneous' run).")
+# Flags exist only when run as a command: importing this module (tests, other tools) defines none.
+F = types.SimpleNamespace()
 
-_SCORER = flags.DEFINE_enum(
-    "scorer", "complexity", ["complexity", "learned", "both"],
-    "The dris run's score: content complexity (default), the learned scorer fitted on the fixed_max run, or "
-    "both (adds a 'dris_learned' run).")
-_SCORER_LOW_RES = flags.DEFINE_integer(
-    "scorer_low_res", 32, "Degraded resolution for the scorer's teacher signal (at 64 px this benchmark's "
-    "fixed_max model loses under 0.01 nats per image: too little to learn from).")
-_SCORER_IMAGES = flags.DEFINE_integer("scorer_images", 0, "Training images the scorer is fitted on (0 = all).")
-_SEED = flags.DEFINE_integer("seed", 0, "Seed of every run (model init and data order).")
-_SERVE = flags.DEFINE_bool(
-    "serve", False, "Add a 'dris_serve' run: trained with every image at the largest bucket (input.dris_at="
-    "serve), its learned scorer then fitted on itself (native token gain: loss at the smallest bucket minus "
-    "loss at the largest), and evaluated with DRIS buckets at the same budget.")
+
+def _define_flags():
+  F.out = flags.DEFINE_string("out", "bench_results/dris.json", "Output JSON.")
+  F.quick = flags.DEFINE_bool("quick", False, "Short runs (under 10 minutes in all on a 2-core CPU).")
+  F.data_dir = flags.DEFINE_string("data_dir", os.environ.get("RSVLM_DATA_DIR", "data"), "TFDS data dir.")
+  F.workdir = flags.DEFINE_string("workdir", "", "Where the runs go (default: a temp dir).")
+  F.steps = flags.DEFINE_integer("steps", 0, "Override the number of training steps.")
+  F.batch = flags.DEFINE_integer("batch", 0, "Override the batch size.")
+  F.batching = flags.DEFINE_enum(
+      "dris_batching", "mixed", ["mixed", "homogeneous", "both"],
+      "How the dris run batches its buckets: mixed (every batch holds a static share of every bucket; the "
+      "default), homogeneous (one bucket per batch), or both (adds a 'dris_homogeneous' run).")
+
+  F.scorer = flags.DEFINE_enum(
+      "scorer", "complexity", ["complexity", "learned", "both"],
+      "The dris run's score: content complexity (default), the learned scorer fitted on the fixed_max run, or "
+      "both (adds a 'dris_learned' run).")
+  F.scorer_low_res = flags.DEFINE_integer(
+      "scorer_low_res", 32, "Degraded resolution for the scorer's teacher signal (at 64 px this benchmark's "
+      "fixed_max model loses under 0.01 nats per image: too little to learn from).")
+  F.scorer_images = flags.DEFINE_integer("scorer_images", 0, "Training images the scorer is fitted on (0 = all).")
+  F.seed = flags.DEFINE_integer("seed", 0, "Seed of every run (model init and data order).")
+  F.serve = flags.DEFINE_bool(
+      "serve", False, "Add a 'dris_serve' run: trained with every image at the largest bucket (input.dris_at="
+      "serve), its learned scorer then fitted on itself (native token gain: loss at the smallest bucket minus "
+      "loss at the largest), and evaluated with DRIS buckets at the same budget.")
+
 
 RESOLUTIONS = (64, 96, 128)
 LEARNED = "<learned>"  # input.scorer placeholder: replaced by the scorer fitted on the fixed_max run.
@@ -94,17 +109,37 @@ def _summary(by: dict, name: str) -> dict:
   return out
 
 
-def _train_fit_serve(config, workdir: str, scorer_path: str, extra: dict) -> dict:
-  """dris_serve: train at the largest bucket, fit the scorer on the run itself, evaluate with DRIS buckets."""
+def _train_fit_serve(config, workdir: str, scorer_path: str, extra: dict) -> tuple[dict, dict]:
+  """dris_serve: train at the largest bucket, fit the scorer on the run itself, then evaluate the same
+  weights twice: every image at the largest bucket (the paired reference), and with DRIS buckets."""
   from rsvlm_jax import job  # pylint: disable=g-import-not-at-top
   from rsvlm_jax.tools import fit_dris_scorer  # pylint: disable=g-import-not-at-top
   train = job.run(config, workdir, mode="train")
   extra["serve_scorer_fit"] = fit_dris_scorer.fit_from_run(config, workdir, scorer_path, native=True,
-                                                           max_images=_SCORER_IMAGES.value)
+                                                           max_images=F.scorer_images.value)
+  at_max = copy.deepcopy(config)
+  at_max.input.thresholds = tuple([-1e30] * (len(config.input.resolutions) - 1))  # All at the largest.
+  m_max = job.run(at_max, workdir, mode="eval")
   config.input.scorer = scorer_path
-  m = job.run(config, workdir, mode="eval")
-  m["train"] = train
-  return m
+  m = job.run(config, workdir, mode="eval")  # Last, so the workdir's metrics.json is the DRIS one.
+  m["train"] = m_max["train"] = train
+  return m, m_max
+
+
+def _row(name: str, config, m: dict) -> dict:
+  eff = m["efficiency"]
+  return {
+      "name": name, "scorer": config.input.get("scorer") or "complexity",
+      "mixed_buckets": bool(config.input.get("mixed_buckets")) and name.startswith("dris"),
+      "dris_at": config.input.get("dris_at", "train_and_serve"),
+      "resolutions": eff["resolutions"], "bucket_histogram": eff["histogram"],
+      "encoder_gflops_per_image": eff["encoder_gflops_per_image"], "tokens_per_image": eff["tokens_per_image"],
+      "eval_images_per_s": m["retrieval"]["eval_images_per_s"], "t2i_R@10": m["retrieval"]["t2i_R@10"],
+      "t2i_R@1": m["retrieval"]["t2i_R@1"], "mR": m["retrieval"]["mR"], "CIDEr-D": m["captioning"]["CIDEr-D"],
+      "BLEU-4": m["captioning"]["BLEU-4"], "compilations": m["compilations"], "train_seconds":
+      (m["train"] or {}).get("train_seconds"),
+      "by_complexity": {g: {"num_images": v["retrieval"]["num_images"], "t2i_R@10": v["retrieval"]["t2i_R@10"],
+                            "CIDEr-D": v["captioning"]["CIDEr-D"]} for g, v in m["by_complexity"].items()}}
 
 
 def main(argv):
@@ -112,13 +147,13 @@ def main(argv):
   from rsvlm_jax import job  # pylint: disable=g-import-not-at-top
   # --quick: 150 steps at batch 32 (about 8.5 minutes for the three runs on 2 CPU cores; 200 steps took
   # 9.4 to 10.9 minutes with the machine's load); full: 800 at 64.
-  steps = _STEPS.value or (150 if _QUICK.value else 800)
-  batch = _BATCH.value or (32 if _QUICK.value else 64)
-  root = _WORKDIR.value or tempfile.mkdtemp(prefix="bench_dris_")
+  steps = F.steps.value or (150 if F.quick.value else 800)
+  batch = F.batch.value or (32 if F.quick.value else 64)
+  root = F.workdir.value or tempfile.mkdtemp(prefix="bench_dris_")
   runs, extra = [], {}
-  configs = run_configs(steps, _DATA_DIR.value, batch, _BATCHING.value, _SCORER.value, _SEED.value, _SERVE.value)
+  configs = run_configs(steps, F.data_dir.value, batch, F.batching.value, F.scorer.value, F.seed.value, F.serve.value)
   for name, config in configs.items():
-    if _QUICK.value:
+    if F.quick.value:
       config.evals.captioning.max_images = 150
     if config.input.get("scorer") == LEARNED:
       config.input.scorer = os.path.join(root, "dris_scorer.npz")
@@ -126,31 +161,28 @@ def main(argv):
         from rsvlm_jax.tools import fit_dris_scorer  # pylint: disable=g-import-not-at-top
         extra["scorer_fit"] = fit_dris_scorer.fit_from_run(
             configs["fixed_max"], os.path.join(root, "fixed_max"), config.input.scorer,
-            low_res=_SCORER_LOW_RES.value, max_images=_SCORER_IMAGES.value)
+            low_res=F.scorer_low_res.value, max_images=F.scorer_images.value)
     if name == "dris_serve":
-      m = _train_fit_serve(config, os.path.join(root, name), os.path.join(root, "dris_serve_scorer.npz"), extra)
+      m, m_max = _train_fit_serve(config, os.path.join(root, name), os.path.join(root, "dris_serve_scorer.npz"),
+                                  extra)
+      runs.append(_row("dris_serve_at_max", config, m_max))
     else:
       m = job.run(config, os.path.join(root, name))
-    eff = m["efficiency"]
-    runs.append({
-        "name": name, "scorer": config.input.get("scorer") or "complexity",
-        "mixed_buckets": bool(config.input.get("mixed_buckets")) and name.startswith("dris"),
-        "resolutions": eff["resolutions"], "bucket_histogram": eff["histogram"],
-        "encoder_gflops_per_image": eff["encoder_gflops_per_image"], "tokens_per_image": eff["tokens_per_image"],
-        "eval_images_per_s": m["retrieval"]["eval_images_per_s"], "t2i_R@10": m["retrieval"]["t2i_R@10"],
-        "t2i_R@1": m["retrieval"]["t2i_R@1"], "mR": m["retrieval"]["mR"], "CIDEr-D": m["captioning"]["CIDEr-D"],
-        "BLEU-4": m["captioning"]["BLEU-4"], "compilations": m["compilations"], "train_seconds":
-        (m["train"] or {}).get("train_seconds"),
-        "by_complexity": {g: {"num_images": v["retrieval"]["num_images"], "t2i_R@10": v["retrieval"]["t2i_R@10"],
-                              "CIDEr-D": v["captioning"]["CIDEr-D"]} for g, v in m["by_complexity"].items()}})
+    runs.append(_row(name, config, m))
   by = {r["name"]: r for r in runs}
   summary = _summary(by, "dris")
   for name in ("dris_learned", "dris_serve"):
     if name in by:
       summary[name] = _summary(by, name)
-  common.write_json(_OUT.value, {"steps": steps, "batch": batch, "seed": _SEED.value, "quick": _QUICK.value,
+  if "dris_serve" in by:  # Same weights, DRIS vs every image at the largest bucket: no training noise.
+    serve, ref = by["dris_serve"], by["dris_serve_at_max"]
+    summary["dris_serve"]["paired"] = {
+        "gflops_saving": 1 - serve["encoder_gflops_per_image"] / ref["encoder_gflops_per_image"],
+        **{f"{k}_rel_to_same_weights_at_max": serve[k] / max(ref[k], 1e-9) - 1 for k in ("t2i_R@10", "CIDEr-D")}}
+  common.write_json(F.out.value, {"steps": steps, "batch": batch, "seed": F.seed.value, "quick": F.quick.value,
                                  "runs": runs, "summary": summary, "workdir": root, **extra})
 
 
 if __name__ == "__main__":
+  _define_flags()
   app.run(main)

@@ -17,6 +17,10 @@ same tokens):
   random      a fixed random score (the floor a scorer must beat);
   oracle      the run's own loss gain from the smallest to the largest bucket, measured WITH the split's
               captions: not deployable, the ceiling of any score-based allocation for this model;
+  coarse_probe  a ridge probe on the image's embedding at the smallest bucket, fitted to the oracle on the
+              other half of the split (cross-fitted, so no image is scored by a fit that saw it): whether the
+              model's own cheap first pass predicts where tokens help. Two-stage, so its points also
+              report coarse_pass_gflops_per_image (the first pass of the images it re-encodes);
   bucket_K    every image at bucket K (the run's model at fixed resolution).
 
 Writes {"run", "buckets": {"resolutions", "tokens", "encoder_gflops"}, "points": [{"policy", "budget",
@@ -48,7 +52,9 @@ def _flags():
       "scorer": flags.DEFINE_string("scorer", "", "A learned scorer .npz to add as policy 'learned'."),
       "split": flags.DEFINE_string("split", "test", "Split to evaluate."),
       "batch": flags.DEFINE_integer("batch", 50, "Images per encode/caption batch."),
-      "seed": flags.DEFINE_integer("seed", 0, "Seed of the random policy."),
+      "seed": flags.DEFINE_integer("seed", 0, "Seed of the random policy and the probe's folds."),
+      "tables": flags.DEFINE_string("tables", "", "Also save the per-bucket tables (embeddings, captions, "
+                                    "losses) and every policy's scores to this .npz, for further analysis."),
   }
 
 
@@ -93,6 +99,29 @@ def bucket_tables(trainer, split: str, batch: int) -> dict[str, list[np.ndarray]
   return out
 
 
+def coarse_probe(features: np.ndarray, target: np.ndarray, *, seed: int = 0, folds: int = 2) -> np.ndarray:
+  """Cross-fitted ridge probe: each fold's score comes from a ridge regression (standardised features,
+  alpha = rows) fitted on the other folds; scores are ranks within a fold, in [0, 1].
+
+  With `features` the image embeddings at the smallest bucket and `target` the loss oracle, this asks
+  whether the model's own cheap first pass predicts where tokens help, without scoring any image with a fit
+  that saw it (a two-stage DRIS: encode small, re-encode large where the probe says so).
+  """
+  n = len(target)
+  fold = np.random.default_rng([seed, 7]).permutation(n) % folds
+  out = np.zeros(n, np.float64)
+  for k in range(folds):
+    fit, held = fold != k, fold == k
+    mu, sd = features[fit].mean(0), features[fit].std(0) + 1e-6
+    x = (features[fit] - mu) / sd
+    y = target[fit] - target[fit].mean()
+    w = np.linalg.solve(x.T @ x + fit.sum() * np.eye(x.shape[1]), x.T @ y)
+    pred = ((features[held] - mu) / sd) @ w
+    rank = np.argsort(np.argsort(pred, kind="stable"), kind="stable")
+    out[held] = (rank + (k + 1) / (folds + 1)) / held.sum()  # Folds interleave: no ties between them.
+  return out
+
+
 class Scorer:
   """Evaluates any bucket assignment from the per-bucket tables."""
 
@@ -114,7 +143,7 @@ class Scorer:
 
 
 def frontier(trainer, *, split: str = "test", budgets=(0.3, 0.4, 0.5, 0.6, 0.75), scorer_path: str = "",
-             batch: int = 50, seed: int = 0) -> dict:
+             batch: int = 50, seed: int = 0, tables_path: str = "") -> dict:
   """Tables at every bucket, then every (policy, budget) point; see the module docstring."""
   from rsvlm_jax import dris  # pylint: disable=g-import-not-at-top
   from rsvlm_jax import dris_learned  # pylint: disable=g-import-not-at-top
@@ -148,6 +177,8 @@ def frontier(trainer, *, split: str = "test", budgets=(0.3, 0.4, 0.5, 0.6, 0.75)
     p = {"policy": policy, "budget": budget, "bucket_histogram": hist.tolist(),
          "tokens_per_image": float(tok[ids].mean()),
          "encoder_gflops_per_image": float((hist * np.asarray(gflops)).sum() / len(ids)), **evaluate(ids)}
+    if policy == "coarse_probe":  # Two stages: every image first pays the smallest bucket's encoding.
+      p["coarse_pass_gflops_per_image"] = float(gflops[0] * (ids > 0).mean())
     logging.info("DRIS frontier: %s", json.dumps(p))
     return p
 
@@ -161,6 +192,10 @@ def frontier(trainer, *, split: str = "test", budgets=(0.3, 0.4, 0.5, 0.6, 0.75)
   if scorer_path:
     learned = dris_learned.load(scorer_path)
     policies["learned"] = np.array([learned(im) for im in images])
+  policies["coarse_probe"] = coarse_probe(tables["embedding"][0], policies["oracle"], seed=seed)
+  if tables_path:
+    np.savez(tables_path, embedding=np.stack(tables["embedding"]), loss=np.stack(tables["loss"]),
+             caption=np.stack(tables["caption"]).astype(str), **{f"score_{k}": v for k, v in policies.items()})
   points = [point(f"bucket_{b}", None, np.full(len(images), b)) for b in range(buckets.num_buckets)]
   if buckets.num_buckets > 1:
     points.append(point("run", trainer.config.input.budget, pipe.bucket_ids(split).astype(np.int64)))
@@ -185,7 +220,8 @@ def main(argv, f):
   if trainer.restore() is None:
     raise FileNotFoundError(f"No checkpoint in {os.path.join(workdir, 'checkpoints')}")
   result = frontier(trainer, split=f["split"].value, budgets=[float(b) for b in f["budgets"].value],
-                    scorer_path=f["scorer"].value, batch=f["batch"].value, seed=f["seed"].value)
+                    scorer_path=f["scorer"].value, batch=f["batch"].value, seed=f["seed"].value,
+                    tables_path=f["tables"].value)
   common.write_json(f["out"].value, {"run": workdir, **result})
 
 

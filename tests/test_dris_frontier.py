@@ -95,3 +95,33 @@ def test_dris_at_serve_trains_at_the_largest_bucket_and_serves_with_dris(tiny_da
   with pytest.raises(ValueError, match="input.dris_at"):
     cfg.input.dris_at = "training"
     pipeline_lib.InputPipeline(cfg.input, str(tmp_path / "other"), seed=0)
+
+
+def test_coarse_probe_is_cross_fitted_and_recovers_a_linear_signal():
+  from bench import dris_frontier  # pylint: disable=g-import-not-at-top
+  from rsvlm_jax import dris_learned  # pylint: disable=g-import-not-at-top
+  r = np.random.default_rng(0)
+  x = r.normal(size=(200, 12))
+  y = x @ r.normal(size=12) + 0.3 * r.normal(size=200)
+  s = dris_frontier.coarse_probe(x, y)
+  assert len(np.unique(s)) == 200 and 0 < s.min() and s.max() < 1
+  assert dris_learned.spearman(s, y) > 0.8
+  # Held out means held out: on a pure-noise target an in-sample fit with 150 features would track the
+  # target closely; the cross-fitted scores must not.
+  xn, yn = r.normal(size=(200, 150)), r.normal(size=200)
+  w = np.linalg.lstsq(xn, yn, rcond=None)[0]
+  assert dris_learned.spearman(xn @ w, yn) > 0.6  # The overfit a leaky probe would show.
+  assert abs(dris_learned.spearman(dris_frontier.coarse_probe(xn, yn), yn)) < 0.25
+
+
+def test_dris_bench_runs_share_everything_but_the_dris_keys(tmp_path):
+  """bench.dris's runs: same seed, steps and data; dris_serve differs from dris only in input.dris_at."""
+  from bench import dris as bench_dris  # pylint: disable=g-import-not-at-top
+  runs = bench_dris.run_configs(40, str(tmp_path), 32, seed=3, serve=True)
+  assert list(runs) == ["fixed_max", "fixed_min", "dris", "dris_serve"]
+  assert {c.seed for c in runs.values()} == {3} and {c.total_steps for c in runs.values()} == {40}
+  assert runs["dris_serve"].input.dris_at == "serve" and runs["dris"].input.dris_at == "train_and_serve"
+  serve = runs["dris_serve"].to_dict()
+  serve["input"]["dris_at"] = "train_and_serve"
+  assert serve == runs["dris"].to_dict()
+  assert tuple(runs["fixed_max"].input.resolutions) == (128,) and tuple(runs["fixed_min"].input.resolutions) == (64,)
