@@ -16,6 +16,7 @@ def test_frontier_reproduces_the_run_and_fixed_bucket_evaluations(tiny_data_dir,
   same tokens, and with two buckets the loss oracle is the lowest-loss allocation of that histogram."""
   from bench import dris_frontier  # pylint: disable=g-import-not-at-top
   from rsvlm_jax import job  # pylint: disable=g-import-not-at-top
+  from rsvlm_jax.data import pipeline as pipeline_lib  # pylint: disable=g-import-not-at-top
   from rsvlm_jax.train import trainer as trainer_lib  # pylint: disable=g-import-not-at-top
   workdir = str(tmp_path / "run")
   cfg = tiny_config(tiny_data_dir, "dris=True,steps=3,ckpt_every=3", num_devices=1)
@@ -33,10 +34,9 @@ def test_frontier_reproduces_the_run_and_fixed_bucket_evaluations(tiny_data_dir,
   assert run["encoder_gflops_per_image"] == pytest.approx(own["efficiency"]["encoder_gflops_per_image"])
 
   forced = tiny_config(tiny_data_dir, "dris=True,steps=3,ckpt_every=3", num_devices=1)
-  forced.input.thresholds = (-1e9,)
-  tr1 = trainer_lib.Trainer(forced, workdir, write_record=False)
-  assert tr1.restore() is not None
-  ev1 = tr1.evaluate()
+  forced.input.thresholds = (-1e9,)  # Every image in bucket 1, through the ordinary pipeline and evaluators.
+  tr.pipe = pipeline_lib.InputPipeline(forced.input, workdir, seed=0)
+  ev1 = tr.evaluate()
   top = points[("bucket_1", None)]
   assert top["bucket_histogram"] == [0, 16]
   assert top["t2i_R@10"] == pytest.approx(ev1["retrieval"]["t2i_R@10"])
