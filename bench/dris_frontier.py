@@ -70,28 +70,26 @@ def load_run_config(workdir: str):
 
 def bucket_tables(trainer, split: str, batch: int) -> dict[str, list[np.ndarray]]:
   """Per bucket: image embeddings [N,D], greedy caption strings [N] and per-image losses [N]."""
-  from rsvlm_jax.data import sources  # pylint: disable=g-import-not-at-top
   from rsvlm_jax.evaluate import resolution_gain  # pylint: disable=g-import-not-at-top
   import jax  # pylint: disable=g-import-not-at-top
   pipe, params, pred = trainer.pipe, trainer.state.params, trainer.predictor
   n = len(pipe.source(split))
   loss_fn = resolution_gain.make_loss_fn(trainer.model)
   text_len = trainer.config.input.text_len
-  caps = [[c for c in sources.as_text_list(pipe.record(split, i)["captions"]) if c.strip()][:5] for i in range(n)]
+  starts = range(0, n, batch)
+  padded = [np.concatenate([idx, np.full((batch - len(idx),), idx[0])])  # Static shape: one compilation.
+            for idx in (np.arange(s, min(s + batch, n)) for s in starts)]
+  texts = [resolution_gain.caption_tokens(pipe, split, idx_p, text_len) for idx_p in padded]  # Same per bucket.
   out = {"embedding": [], "caption": [], "loss": []}
   for b in range(pipe.buckets.num_buckets):
     emb, capt, loss = [], [], []
-    for start in range(0, n, batch):
-      idx = np.arange(start, min(start + batch, n))
-      idx_p = np.concatenate([idx, np.full((batch - len(idx),), idx[0])])  # Static shape: one compilation.
+    for start, idx_p, text in zip(starts, padded, texts):
+      m = min(batch, n - start)  # Rows that are not padding.
       ex = pipe.load_examples(split, idx_p, b, seed=(0,), train=False)
-      emb.append(pred.encode_images(params, ex)[:len(idx)])
-      capt += [pipe.tokenizer.decode(row) for row in pred.caption(params, ex)[:len(idx)]]
-      text = np.zeros((batch, 5, text_len), np.int32)
-      for row, i in enumerate(idx_p):
-        text[row, :len(caps[i])] = pipe.tokenizer.encode_batch(caps[i], text_len)
+      emb.append(pred.encode_images(params, ex)[:m])
+      capt += [pipe.tokenizer.decode(row) for row in pred.caption(params, ex)[:m]]
       nll, i2t = jax.device_get(loss_fn(params, ex["image"], text))
-      loss.append((np.asarray(nll) + np.asarray(i2t))[:len(idx)])
+      loss.append((np.asarray(nll) + np.asarray(i2t))[:m])
     out["embedding"].append(np.concatenate(emb))
     out["caption"].append(np.array(capt, dtype=object))
     out["loss"].append(np.concatenate(loss))
@@ -122,22 +120,22 @@ def coarse_probe(features: np.ndarray, target: np.ndarray, *, seed: int = 0, fol
   return out
 
 
-class Scorer:
-  """Evaluates any bucket assignment from the per-bucket tables."""
+class AllocationEvaluator:
+  """Metrics of any assignment of images to buckets, read from the per-bucket tables."""
 
   def __init__(self, tables, refs, ztxt, owner):
-    self.tables, self.refs, self.ztxt, self.owner = tables, refs, ztxt, owner
+    self.embedding, self.loss = np.stack(tables["embedding"]), np.stack(tables["loss"])  # [K,N,...]
+    self.caption, self.refs, self.ztxt, self.owner = tables["caption"], refs, ztxt, owner
 
   def __call__(self, bucket_ids: np.ndarray) -> dict[str, float]:
     from rsvlm_jax.evaluate import caption_metrics  # pylint: disable=g-import-not-at-top
     from rsvlm_jax.evaluate import retrieval  # pylint: disable=g-import-not-at-top
     rows = np.arange(len(bucket_ids))
-    zimg = np.stack(self.tables["embedding"])[bucket_ids, rows]
-    i2t, t2i = retrieval.ranks(zimg @ self.ztxt.T, self.owner)
+    i2t, t2i = retrieval.ranks(self.embedding[bucket_ids, rows] @ self.ztxt.T, self.owner)
     rec = retrieval.recalls(i2t, t2i)
-    preds = {self.refs[i][0]: self.tables["caption"][b][i] for i, b in enumerate(bucket_ids)}
+    preds = {self.refs[i][0]: self.caption[b][i] for i, b in enumerate(bucket_ids)}
     caps = caption_metrics.caption_metrics({r[0]: r[1] for r in self.refs}, preds)
-    loss = float(np.stack(self.tables["loss"])[bucket_ids, rows].mean())
+    loss = float(self.loss[bucket_ids, rows].mean())
     return {"t2i_R@10": rec["t2i_R@10"], "t2i_R@1": rec["t2i_R@1"], "i2t_R@10": rec["i2t_R@10"], "mR": rec["mR"],
             "CIDEr-D": caps["CIDEr-D"], "BLEU-4": caps["BLEU-4"], "loss": loss}
 
@@ -147,7 +145,7 @@ def frontier(trainer, *, split: str = "test", budgets=(0.3, 0.4, 0.5, 0.6, 0.75)
   """Tables at every bucket, then every (policy, budget) point; see the module docstring."""
   from rsvlm_jax import dris  # pylint: disable=g-import-not-at-top
   from rsvlm_jax import dris_learned  # pylint: disable=g-import-not-at-top
-  from rsvlm_jax.data.transforms import IMAGE_KEYS  # pylint: disable=g-import-not-at-top
+  from rsvlm_jax.evaluate import evaluators  # pylint: disable=g-import-not-at-top
   pipe, params = trainer.pipe, trainer.state.params
   buckets = pipe.buckets
   if trainer.config.input.get("coarse_to_fine") and trainer.config.input.coarse_to_fine.num_tiles > 0:
@@ -155,21 +153,9 @@ def frontier(trainer, *, split: str = "test", budgets=(0.3, 0.4, 0.5, 0.6, 0.75)
                      "input.coarse_to_fine.num_tiles > 0)")
   tables = bucket_tables(trainer, split, batch)
   refs = pipe.references(split)
-  texts = [c for _, cs in refs for c in cs]
-  owner = np.array([i for i, (_, cs) in enumerate(refs) for _ in cs])
-  tokens = pipe.tokenizer.encode_batch(texts, pipe.cfg.text_len)
-  pad = (-len(tokens)) % batch
-  tokens = np.concatenate([tokens, np.zeros((pad, tokens.shape[1]), tokens.dtype)])
-  ztxt = np.concatenate([trainer.predictor.encode_texts(params, tokens[s:s + batch])
-                         for s in range(0, len(tokens), batch)])[:len(texts)]
-  evaluate = Scorer(tables, refs, ztxt, owner)
-
-  trainer.predictor.set_abstract_params(params)
-  gflops = []
-  for b in range(buckets.num_buckets):
-    ex = pipe.load_examples(split, [0], b, seed=(0,), train=False)
-    gflops.append(trainer.predictor.encoder_gflops(
-        tuple((k, (batch,) + v.shape[1:]) for k, v in ex.items() if k in IMAGE_KEYS)))
+  ztxt, owner = evaluators.encode_references(pipe, trainer.predictor, params, split, batch)
+  evaluate = AllocationEvaluator(tables, refs, ztxt, owner)
+  gflops = evaluators.encoder_gflops_per_bucket(pipe, trainer.predictor, params, split, batch)
   tok = np.asarray(buckets.tokens, np.float64)
 
   def point(policy, budget, ids):

@@ -67,17 +67,7 @@ class RetrievalEvaluator:
         zimg = np.zeros((n, z.shape[1]), np.float32)
       zimg[idx[idx >= 0]] = z[idx >= 0]
     enc_s = time.time() - t0
-    refs = self.pipeline.references(self.split)
-    texts = [c for _, caps in refs for c in caps]
-    owner = np.array([i for i, (_, caps) in enumerate(refs) for _ in caps])
-    tokens = self.pipeline.tokenizer.encode_batch(texts, self.pipeline.cfg.text_len)
-    ztxt = []
-    for start in range(0, len(tokens), self.batch_size):
-      chunk = tokens[start:start + self.batch_size]
-      pad = self.batch_size - len(chunk)
-      chunk = np.concatenate([chunk, np.zeros((pad, chunk.shape[1]), chunk.dtype)])
-      ztxt.append(self.predictor.encode_texts(params, _local_rows(chunk))[:self.batch_size - pad])
-    ztxt = np.concatenate(ztxt)
+    ztxt, owner = encode_references(self.pipeline, self.predictor, params, self.split, self.batch_size)
     i2t, t2i = retrieval.ranks(zimg @ ztxt.T, owner, ties=self.ties)
     out = retrieval.recalls(i2t, t2i)
     out["eval_images_per_s"] = n / max(enc_s, 1e-9)
@@ -87,6 +77,31 @@ class RetrievalEvaluator:
       out["by_complexity"] = {name: dict(retrieval.recalls(i2t[ids == g], t2i[ids[owner] == g]),
                                          num_images=int((ids == g).sum())) for g, name in enumerate(names)}
     return out
+
+
+def encode_references(pipeline, predictor, params, split: str, batch_size: int) -> tuple[np.ndarray, np.ndarray]:
+  """Embeddings [T,D] of every reference caption of `split` and the index of the image each describes [T]."""
+  refs = pipeline.references(split)
+  owner = np.array([i for i, (_, caps) in enumerate(refs) for _ in caps])
+  tokens = pipeline.tokenizer.encode_batch([c for _, caps in refs for c in caps], pipeline.cfg.text_len)
+  ztxt = []
+  for start in range(0, len(tokens), batch_size):
+    chunk = tokens[start:start + batch_size]
+    pad = batch_size - len(chunk)
+    chunk = np.concatenate([chunk, np.zeros((pad, chunk.shape[1]), chunk.dtype)])
+    ztxt.append(predictor.encode_texts(params, _local_rows(chunk))[:batch_size - pad])
+  return np.concatenate(ztxt), owner
+
+
+def encoder_gflops_per_bucket(pipeline, predictor, params, split: str, batch_size: int) -> list[float]:
+  """Image-encoder GFLOPs per image at each bucket, from XLA's cost analysis of the compiled encoder."""
+  predictor.set_abstract_params(params)
+  gflops = []
+  for b in range(pipeline.buckets.num_buckets):
+    ex = pipeline.load_examples(split, [0], b, seed=(0,), train=False)
+    gflops.append(predictor.encoder_gflops(tuple((k, (batch_size,) + v.shape[1:]) for k, v in ex.items()
+                                                 if k in IMAGE_KEYS)))
+  return gflops
 
 
 @register("captioning")
@@ -141,14 +156,8 @@ class EfficiencyEvaluator:
     self.pipeline, self.predictor, self.split, self.batch_size = pipeline, predictor, split, batch_size
 
   def run(self, params) -> dict[str, Any]:
-    self.predictor.set_abstract_params(params)
     report = self.pipeline.bucket_report(self.split)
-    gflops = []
-    for b in range(self.pipeline.buckets.num_buckets):
-      ex = self.pipeline.load_examples(self.split, [0], b, seed=(0,), train=False)
-      shapes = tuple((k, (self.batch_size,) + v.shape[1:]) for k, v in ex.items()
-                     if k in IMAGE_KEYS)
-      gflops.append(self.predictor.encoder_gflops(shapes))
+    gflops = encoder_gflops_per_bucket(self.pipeline, self.predictor, params, self.split, self.batch_size)
     hist = np.asarray(report["histogram"], np.float64)
     report["encoder_gflops_per_bucket"] = gflops
     report["encoder_gflops_per_image"] = float((hist * np.asarray(gflops)).sum() / max(hist.sum(), 1))

@@ -55,6 +55,16 @@ def make_loss_fn(model: rsvlm.Model):
   return jax.jit(fn)
 
 
+def caption_tokens(pipe, split: str, indices, text_len: int, max_captions: int = 5) -> np.ndarray:
+  """int32 [len(indices), max_captions, text_len]: each record's first non-empty captions, tokenized; images
+  with fewer captions pad with empty rows (which the loss masks)."""
+  text = np.zeros((len(indices), max_captions, text_len), np.int32)
+  for row, i in enumerate(indices):
+    caps = [c for c in sources.as_text_list(pipe.record(split, int(i))["captions"]) if c.strip()][:max_captions]
+    text[row, :len(caps)] = pipe.tokenizer.encode_batch(caps, text_len)
+  return text
+
+
 def resolution_gains(trainer, *, low_res: int, split: str = "train", max_images: int = 0,
                      batch_size: int = 64, max_captions: int = 5, native: bool = False) -> dict[str, np.ndarray]:
   """Per-image {"gain", "nll", "nll_low", "i2t", "i2t_low", "index"} of `trainer`'s restored model.
@@ -77,10 +87,7 @@ def resolution_gains(trainer, *, low_res: int, split: str = "train", max_images:
     pad = batch_size - len(idx)  # A static batch shape: one compilation.
     idx_p = np.concatenate([idx, np.full((pad,), idx[0])]) if pad else idx
     images = pipe.load_examples(split, idx_p, pipe.buckets.num_buckets - 1, seed=(0,), train=False)["image"]
-    text = np.zeros((len(idx_p), max_captions, text_len), np.int32)
-    for row, i in enumerate(idx_p):
-      caps = [c for c in sources.as_text_list(pipe.record(split, i)["captions"]) if c.strip()][:max_captions]
-      text[row, :len(caps)] = pipe.tokenizer.encode_batch(caps, text_len)
+    text = caption_tokens(pipe, split, idx_p, text_len, max_captions)
     for suffix, imgs in (("", images), ("_low", degrade(images, low_res, upsample=not native))):
       nll, i2t = jax.device_get(loss_fn(params, imgs, text))
       cols["nll" + suffix].append(np.asarray(nll)[:len(idx)])
