@@ -14,11 +14,13 @@ groups are thirds of the test split by DRIS score, the same images for every run
 at full resolution, on --scorer_images training images); with `learned` the dris run uses that scorer,
 with `both` a 'dris_learned' run is added. The fit report goes into the JSON as "scorer_fit".
 
---serve adds 'dris_serve': DRIS at serving only (input.dris_at=serve). It trains every image at the
-largest bucket, fits the learned scorer on itself (native token gain: its loss at the smallest bucket minus
-at the largest, fit report "serve_scorer_fit"), then evaluates with DRIS buckets at the same budget.
-The same weights are also evaluated with every image at the largest bucket ('dris_serve_at_max'), and
-summary.dris_serve.paired compares the two: DRIS's cost at serving, free of run-to-run training noise.
+--serve adds 'dris_serve': DRIS at serving only (input.dris_at=serve). Training with dris_at=serve is the
+fixed_max run step for step (same batches, same init), so it is not trained again: the dris_serve config
+loads fixed_max's weights (config.model_init), fits the learned scorer on them (native token gain: the
+loss at the smallest bucket minus at the largest, fit report "serve_scorer_fit"), and evaluates with DRIS
+buckets at the same budget. The same config with every image at the largest bucket ('dris_serve_at_max')
+reproduces fixed_max (summary.dris_serve.at_max_reproduces_fixed_max), so summary.dris_serve compares DRIS
+with fixed_max on the same weights, free of run-to-run training noise.
 An existing --workdir is reused: finished runs are only re-evaluated.
 """
 from __future__ import annotations
@@ -60,9 +62,9 @@ def _define_flags():
   F.scorer_images = flags.DEFINE_integer("scorer_images", 0, "Training images the scorer is fitted on (0 = all).")
   F.seed = flags.DEFINE_integer("seed", 0, "Seed of every run (model init and data order).")
   F.serve = flags.DEFINE_bool(
-      "serve", False, "Add a 'dris_serve' run: trained with every image at the largest bucket (input.dris_at="
-      "serve), its learned scorer then fitted on itself (native token gain: loss at the smallest bucket minus "
-      "loss at the largest), and evaluated with DRIS buckets at the same budget.")
+      "serve", False, "Add a 'dris_serve' run: fixed_max's weights (what training with input.dris_at=serve "
+      "gives) with the learned scorer fitted on them (native token gain: loss at the smallest bucket minus "
+      "loss at the largest), evaluated with DRIS buckets at the same budget.")
 
 
 RESOLUTIONS = (64, 96, 128)
@@ -109,12 +111,16 @@ def _summary(by: dict, name: str) -> dict:
   return out
 
 
-def _train_fit_serve(config, workdir: str, scorer_path: str, extra: dict) -> tuple[dict, dict]:
-  """dris_serve: train at the largest bucket, fit the scorer on the run itself, then evaluate the same
-  weights twice: every image at the largest bucket (the paired reference), and with DRIS buckets."""
+def _serve_fixed_max(config, workdir: str, fixed_max_dir: str, scorer_path: str,
+                     extra: dict) -> tuple[dict, dict]:
+  """dris_serve: fixed_max's weights under the dris_at=serve config; fit the scorer on them, then evaluate
+  twice: every image at the largest bucket (must reproduce fixed_max), and with DRIS buckets."""
   from rsvlm_jax import job  # pylint: disable=g-import-not-at-top
   from rsvlm_jax.tools import fit_dris_scorer  # pylint: disable=g-import-not-at-top
-  train = job.run(config, workdir, mode="train")
+  if os.path.isdir(os.path.join(workdir, "checkpoints")):
+    raise FileExistsError(f"{workdir} holds checkpoints of its own (an older bench trained dris_serve): they "
+                          "would be evaluated instead of fixed_max's weights; remove that directory")
+  config.model_init = fixed_max_dir
   extra["serve_scorer_fit"] = fit_dris_scorer.fit_from_run(config, workdir, scorer_path, native=True,
                                                            max_images=F.scorer_images.value)
   at_max = copy.deepcopy(config)
@@ -122,7 +128,6 @@ def _train_fit_serve(config, workdir: str, scorer_path: str, extra: dict) -> tup
   m_max = job.run(at_max, workdir, mode="eval")
   config.input.scorer = scorer_path
   m = job.run(config, workdir, mode="eval")  # Last, so the workdir's metrics.json is the DRIS one.
-  m["train"] = m_max["train"] = train
   return m, m_max
 
 
@@ -137,7 +142,7 @@ def _row(name: str, config, m: dict) -> dict:
       "eval_images_per_s": m["retrieval"]["eval_images_per_s"], "t2i_R@10": m["retrieval"]["t2i_R@10"],
       "t2i_R@1": m["retrieval"]["t2i_R@1"], "mR": m["retrieval"]["mR"], "CIDEr-D": m["captioning"]["CIDEr-D"],
       "BLEU-4": m["captioning"]["BLEU-4"], "compilations": m["compilations"], "train_seconds":
-      (m["train"] or {}).get("train_seconds"),
+      (m["train"] or {}).get("train_seconds"), "model_init": (m.get("model_init") or {}).get("source"),
       "by_complexity": {g: {"num_images": v["retrieval"]["num_images"], "t2i_R@10": v["retrieval"]["t2i_R@10"],
                             "CIDEr-D": v["captioning"]["CIDEr-D"]} for g, v in m["by_complexity"].items()}}
 
@@ -163,8 +168,8 @@ def main(argv):
             configs["fixed_max"], os.path.join(root, "fixed_max"), config.input.scorer,
             low_res=F.scorer_low_res.value, max_images=F.scorer_images.value)
     if name == "dris_serve":
-      m, m_max = _train_fit_serve(config, os.path.join(root, name), os.path.join(root, "dris_serve_scorer.npz"),
-                                  extra)
+      m, m_max = _serve_fixed_max(config, os.path.join(root, name), os.path.join(root, "fixed_max"),
+                                  os.path.join(root, "dris_serve_scorer.npz"), extra)
       runs.append(_row("dris_serve_at_max", config, m_max))
     else:
       m = job.run(config, os.path.join(root, name))
@@ -174,11 +179,10 @@ def main(argv):
   for name in ("dris_learned", "dris_serve"):
     if name in by:
       summary[name] = _summary(by, name)
-  if "dris_serve" in by:  # Same weights, DRIS vs every image at the largest bucket: no training noise.
-    serve, ref = by["dris_serve"], by["dris_serve_at_max"]
-    summary["dris_serve"]["paired"] = {
-        "gflops_saving": 1 - serve["encoder_gflops_per_image"] / ref["encoder_gflops_per_image"],
-        **{f"{k}_rel_to_same_weights_at_max": serve[k] / max(ref[k], 1e-9) - 1 for k in ("t2i_R@10", "CIDEr-D")}}
+  if "dris_serve" in by:  # fixed_max's own weights: the comparison with fixed_max carries no training noise.
+    summary["dris_serve"]["at_max_reproduces_fixed_max"] = all(
+        abs(by["dris_serve_at_max"][k] - by["fixed_max"][k]) <= 1e-6 * max(1.0, abs(by["fixed_max"][k]))
+        for k in ("t2i_R@10", "t2i_R@1", "mR", "CIDEr-D", "BLEU-4"))
   common.write_json(F.out.value, {"steps": steps, "batch": batch, "seed": F.seed.value, "quick": F.quick.value,
                                  "runs": runs, "summary": summary, "workdir": root, **extra})
 

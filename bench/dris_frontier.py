@@ -203,8 +203,8 @@ def main(argv, f):
   workdir = os.path.abspath(f["workdir"].value)
   config = f["config"].value or load_run_config(workdir)
   trainer = trainer_lib.Trainer(config, workdir, write_record=False)
-  if trainer.restore() is None:
-    raise FileNotFoundError(f"No checkpoint in {os.path.join(workdir, 'checkpoints')}")
+  if not trainer.restore_or_init():
+    raise FileNotFoundError(f"No checkpoint in {os.path.join(workdir, 'checkpoints')} and no config.model_init")
   result = frontier(trainer, split=f["split"].value, budgets=[float(b) for b in f["budgets"].value],
                     scorer_path=f["scorer"].value, batch=f["batch"].value, seed=f["seed"].value,
                     tables_path=f["tables"].value)

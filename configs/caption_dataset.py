@@ -7,7 +7,8 @@ Args: dataset, data_dir, variant (ViT, default B/16), dris (224/336/448 buckets 
 res (fixed resolution without dris), steps, batch, runlocal (smoke mode on a build of the dummy data:
 a pico model, two examples per batch, a few steps, one device), retrieval_only (captioning weight 0,
 no captioning evaluator), mixed (default true: with dris, every batch holds a share of every bucket; false =
-one bucket per batch). These sets have no boxes, so the object level is off (see DESIGN section 3).
+one bucket per batch), model_init (a trained run to start from). These sets have no boxes, so the object
+level is off (see DESIGN section 3).
 """
 import os
 
@@ -17,10 +18,12 @@ from rsvlm_jax import config as config_lib
 def get_config(arg=None):
   arg = config_lib.parse_arg(
       arg, dataset="rsicd", data_dir=os.environ.get("RSVLM_DATA_DIR", "data"), variant="B/16", dris=True, res=224,
-      steps=20000, batch=256, runlocal=False, retrieval_only=False, seed=0, mixed=True)
+      steps=20000, batch=256, runlocal=False, retrieval_only=False, seed=0, mixed=True,
+      model_init="")
   demo = config_lib.load_config(config_lib.config_path("demo.py") + f":data_dir={arg.data_dir},seed={arg.seed}")
   c = demo
   c.input.dataset = arg.dataset
+  c.model_init = arg.model_init  # A trained run to start from (see configs/demo.py).
   c.total_steps = arg.steps
   c.ckpt_every = 1000
   c.eval_every = 2000

@@ -8,7 +8,8 @@ Args (`configs/demo.py:key=val,...`): steps, ckpt_every, batch, runlocal (smoke 
 model, a few steps), dris (three resolution buckets at a 50% token budget instead of one), budget, mixed
 (auto/true/false; with dris: every batch holds a share of every bucket; auto = on unless runlocal), scorer
 (a learned DRIS scorer .npz; default: the content-complexity score), dris_at (train_and_serve or serve:
-DRIS buckets only at evaluation, training at the largest), dataset, data_dir, variant (ViT, e.g. mu/8, Ti/16),
+DRIS buckets only at evaluation, training at the largest), model_init (a trained run's workdir: start from
+its params, e.g. `dris=True,dris_at=serve,model_init=RUN` with --mode=eval serves a res=128 run with DRIS), dataset, data_dir, variant (ViT, e.g. mu/8, Ti/16),
 res (fixed resolution when dris=False), seed, and the MS-VLAM weights global_w, local_w, object_w, caption_w.
 """
 import os
@@ -32,9 +33,12 @@ def get_config(arg=None):
       arg, steps=-1, ckpt_every=-1, batch=64, runlocal=False, dris=False, res=64, seed=0,
       dataset="synthetic_scenes/demo", data_dir=os.environ.get("RSVLM_DATA_DIR", "data"), variant="mu/8",
       global_w=1.0, local_w=0.0, object_w=0.0, caption_w=1.0, budget=0.5, eval_every=0, mixed="auto",
-      scorer="", dris_at="train_and_serve")
+      scorer="", dris_at="train_and_serve", model_init="")
   c = ml_collections.ConfigDict()
   c.seed = arg.seed
+  # A trained run's workdir (or checkpoint directory): when this workdir has no checkpoint, the params start
+  # from that run's newest complete step (fine-tuning; or --mode=eval of its weights under this config).
+  c.model_init = arg.model_init
   # -1 = the mode's default: 800 steps / checkpoint every 200 (runlocal: 6 / 3).
   c.total_steps = arg.steps if arg.steps > 0 else (6 if arg.runlocal else 800)
   c.ckpt_every = arg.ckpt_every if arg.ckpt_every > 0 else (3 if arg.runlocal else 200)

@@ -26,8 +26,9 @@ def run(config, workdir: str, mode: str = "train_and_eval") -> dict:
     summary = trainer.train()
     if summary.get("preempted"):
       return {"preempted": True}
-  elif trainer.restore() is None:
-    raise FileNotFoundError(f"--mode=eval needs a checkpoint in {os.path.join(workdir, 'checkpoints')}")
+  elif not trainer.restore_or_init():
+    raise FileNotFoundError(f"--mode=eval needs a checkpoint in {os.path.join(workdir, 'checkpoints')} "
+                            "or config.model_init naming a trained run")
   if mode == "train":
     return summary
   results = trainer.evaluate()
@@ -36,6 +37,8 @@ def run(config, workdir: str, mode: str = "train_and_eval") -> dict:
                          int(jax.device_get(trainer.state.step)))
   metrics["compilations"] = trainer.tracker.summary()
   metrics["train"] = summary
+  if trainer.model_init:
+    metrics["model_init"] = trainer.model_init
   path = report.write(workdir, metrics)
   if jax.process_index() == 0:
     print(report.table(metrics), flush=True)

@@ -282,14 +282,22 @@ class InputPipeline:
   # -- iterators ----------------------------------------------------------------------------------
   @property
   def mixed(self) -> bool:
-    """True when every train batch mixes all buckets (input.mixed_buckets and more than one bucket)."""
-    return bool(self.cfg.get("mixed_buckets", False)) and self.buckets.num_buckets > 1
+    """True when every train batch mixes all buckets (input.mixed_buckets and more than one bucket).
+
+    Never with input.dris_at=serve: training then uses the largest bucket only, through the same plan and
+    batches as a fixed run at that resolution, so a fixed run's weights are exactly a dris_at=serve run's.
+    """
+    return (bool(self.cfg.get("mixed_buckets", False)) and self.buckets.num_buckets > 1
+            and self.dris_at != "serve")
 
   def train_plan(self, shards: int = 1) -> batch_plan.TrainPlan | batch_plan.MixedPlan:
     """The step schedule: bucket-homogeneous batches, or (input.mixed_buckets) every bucket in every batch."""
     if self.mixed:
       return batch_plan.MixedPlan(self.train_bucket_ids(), self.buckets.num_buckets, self.cfg.batch_size,
                                   self.seed, multiple=shards, jitter=float(self.cfg.get("bucket_jitter", 0.0)))
+    if self.cfg.get("bucket_jitter", 0.0) and self.dris_at == "serve":
+      raise ValueError("input.bucket_jitter has nothing to swap with input.dris_at=serve: every training image "
+                       "is at the largest bucket")
     if self.cfg.get("bucket_jitter", 0.0) and self.buckets.num_buckets > 1:
       raise ValueError("input.bucket_jitter needs mixed batches (config key input.mixed_buckets=True): a "
                        "bucket-homogeneous batch has no other bucket to swap with")

@@ -33,9 +33,9 @@ def fit_from_run(config, workdir: str, out: str, *, low_res: int = 0, max_images
   from rsvlm_jax.train import trainer as trainer_lib  # pylint: disable=g-import-not-at-top
   workdir = os.path.abspath(workdir)
   teacher = trainer_lib.Trainer(config, workdir, write_record=False)
-  if teacher.restore() is None:
+  if not teacher.restore_or_init():
     raise FileNotFoundError(f"No checkpoint in {os.path.join(workdir, 'checkpoints')}: the teacher run "
-                            "(--workdir) must be trained first")
+                            "(--workdir) must be trained first, or config.model_init name one")
   high = teacher.pipe.buckets.resolutions[-1]
   if not low_res:  # Native gains: the smallest bucket against the largest; else half the largest.
     low_res = teacher.pipe.buckets.resolutions[0] if native and teacher.pipe.buckets.num_buckets > 1 else high // 2

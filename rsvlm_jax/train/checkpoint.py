@@ -62,6 +62,51 @@ class Checkpointer:
     self._mngr.close()
 
 
+def _step_dir(source: str) -> tuple[int, str]:
+  """(step, directory) of the newest complete checkpoint under `source`: a run's workdir, its checkpoints/
+  directory, or one step's directory."""
+  source = os.path.abspath(os.path.expanduser(source))
+  if os.path.isdir(os.path.join(source, "state")):
+    name = os.path.basename(source.rstrip("/"))
+    if not name.isdigit():
+      raise ValueError(f"Checkpoint directory {source} is not named by its step")
+    return int(name), source
+  ckpts = os.path.join(source, "checkpoints")
+  ckpts = ckpts if os.path.isdir(ckpts) else source
+  if not os.path.isdir(ckpts):
+    raise FileNotFoundError(f"No checkpoint directory at {source}")
+  mngr = ocp.CheckpointManager(ckpts, options=ocp.CheckpointManagerOptions(read_only=True))
+  steps = sorted(mngr.all_steps())  # Complete steps only: orbax's temporary directories are not listed.
+  mngr.close()
+  if not steps:
+    raise FileNotFoundError(f"No complete checkpoint in {ckpts}")
+  return steps[-1], os.path.join(ckpts, str(steps[-1]))
+
+
+def restore_params(source: str, abstract_params: Any) -> tuple[int, Any]:
+  """(step, params) of the newest complete checkpoint under `source` (see _step_dir); only the params are
+  read, so the source run may have used another optimizer. Shapes must match `abstract_params`."""
+  step, directory = _step_dir(source)
+  path = os.path.join(directory, "state")
+  ckptr = ocp.PyTreeCheckpointer()
+  tree = ckptr.metadata(path)
+  tree = getattr(tree, "item_metadata", tree)
+  tree = getattr(tree, "tree", tree)
+  if "params" not in tree:
+    raise ValueError(f"Checkpoint {path} holds no params (keys: {sorted(tree)})")
+  have = {jax.tree_util.keystr(k): tuple(v.shape) for k, v in jax.tree_util.tree_leaves_with_path(tree["params"])}
+  want = {jax.tree_util.keystr(k): tuple(v.shape) for k, v in jax.tree_util.tree_leaves_with_path(abstract_params)}
+  bad = sorted(k for k in set(have) | set(want) if have.get(k) != want.get(k))
+  if bad:
+    raise ValueError(f"Checkpoint {path} does not fit this model: {len(bad)} params differ, e.g. " + "; ".join(
+        f"{k}: checkpoint {have.get(k)} vs model {want.get(k)}" for k in bad[:3]))
+  restore_args = ocp.checkpoint_utils.construct_restore_args(abstract_params)
+  out = ckptr.restore(path, args=ocp.args.PyTreeRestore(item={"params": abstract_params},
+                                                         restore_args={"params": restore_args},
+                                                         partial_restore=True))
+  return step, out["params"]
+
+
 def abstract_like(tree: Any) -> Any:
   """ShapeDtypeStructs (with shardings) describing `tree`, as restore targets."""
   return jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=getattr(x, "sharding", None)),

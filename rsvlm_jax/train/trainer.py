@@ -72,6 +72,7 @@ class Trainer:
     """`write_record=False` leaves the workdir's config and run record as they are (read-only uses of a
     finished run, e.g. as a teacher for the DRIS scorer)."""
     self.config, self.workdir = config, workdir
+    self.model_init = None  # {"source", "step"} once config.model_init's params are loaded.
     if write_record:
       run_record.write(workdir, config)
     n = int(config.get("num_devices", 0) or 0)
@@ -124,6 +125,24 @@ class Trainer:
     logging.info("Resumed from checkpoint at step %d (%s)", step, self.ckpt.directory)
     return data_state
 
+  def init_from_model(self) -> bool:
+    """Loads config.model_init's params (a run's workdir or checkpoint directory; its newest complete
+    step) into the fresh state: fine-tuning from a finished run, or evaluating its weights under this
+    config (e.g. a fixed-resolution run served with DRIS). False when config.model_init is empty."""
+    source = self.config.get("model_init") or ""
+    if not source:
+      return False
+    step, params = checkpoint_lib.restore_params(source, self.abstract_state.params)
+    opt_state = jax.jit(self.tx.init, out_shardings=self.state_sharding.opt_state)(params)
+    self.state = self.state.replace(params=params, opt_state=opt_state)
+    self.model_init = {"source": os.path.abspath(os.path.expanduser(source)), "step": step}
+    logging.info("Initialised params from config.model_init=%s (step %d)", source, step)
+    return True
+
+  def restore_or_init(self) -> bool:
+    """The workdir's newest checkpoint, else config.model_init's params; False when there is neither."""
+    return self.restore() is not None or self.init_from_model()
+
   # -- training ----------------------------------------------------------------------------------
   def _train_step_fn(self):
     ctx = loss_registry.LossContext(mesh=self.mesh, axis_name=mesh_lib.DATA_AXIS)
@@ -149,6 +168,8 @@ class Trainer:
     """Trains to config.total_steps (or stops after step `stop_after`), resuming from the workdir."""
     cfg = self.config
     data_state = self.restore()
+    if data_state is None:
+      self.init_from_model()
     start = int(jax.device_get(self.state.step))
     writer = metric_writer.MetricWriter(self.workdir, tensorboard=cfg.get("tensorboard", True))
     if start >= self.total_steps:
