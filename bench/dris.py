@@ -1,7 +1,7 @@
 r"""DRIS benchmark: fixed largest resolution vs fixed smallest vs DRIS at ~50% token budget.
 
   python -m bench.dris --out FILE [--quick] [--data_dir data] [--dris_batching mixed|homogeneous|both]
-                       [--scorer complexity|learned|both] [--serve] [--seed S]
+                       [--scorer complexity|learned|both] [--serve] [--seed S] [--runs fixed_max,dris_serve]
 
 Same steps, seed and data for every run; each trains and evaluates on the synthetic test split through
 the normal trainer. Writes {"runs": [{"name": "fixed_max"|"fixed_min"|"dris", "encoder_gflops_per_image",
@@ -65,6 +65,9 @@ def _define_flags():
       "serve", False, "Add a 'dris_serve' run: fixed_max's weights (what training with input.dris_at=serve "
       "gives) with the learned scorer fitted on them (native token gain: loss at the smallest bucket minus "
       "loss at the largest), evaluated with DRIS buckets at the same budget.")
+  F.runs = flags.DEFINE_list(
+      "runs", [], "Only these of the runs the other flags ask for (e.g. fixed_max,dris_serve for more seeds of "
+      "the paired serving comparison); fixed_max is always run, since every summary compares with it.")
 
 
 RESOLUTIONS = (64, 96, 128)
@@ -99,12 +102,24 @@ def run_configs(steps: int, data_dir: str, batch: int = 64, batching: str = "mix
   return out
 
 
+def select_runs(configs: dict, names) -> dict:
+  """The runs named in `names` (all if empty) plus fixed_max, in their usual order; unknown names fail."""
+  if not names:
+    return configs
+  unknown = sorted(set(names) - set(configs))
+  if unknown:
+    raise ValueError(f"--runs names {unknown}, which the other flags do not ask for; available: {list(configs)}")
+  return {n: c for n, c in configs.items() if n in names or n == "fixed_max"}
+
+
 def _summary(by: dict, name: str) -> dict:
-  """Run `name` against fixed_max and fixed_min: GFLOPs saving and relative t2i_R@10 / CIDEr-D."""
+  """Run `name` against fixed_max and (when run) fixed_min: GFLOPs saving and relative t2i_R@10 / CIDEr-D."""
   out = {"gflops_saving_vs_fixed_max": 1 - by[name]["encoder_gflops_per_image"] /
          by["fixed_max"]["encoder_gflops_per_image"]}
   for k in ("t2i_R@10", "CIDEr-D"):
     out[f"{k}_rel_to_fixed_max"] = by[name][k] / max(by["fixed_max"][k], 1e-9) - 1
+    if "fixed_min" not in by:
+      continue
     out[f"{k}_rel_to_fixed_min"] = by[name][k] / max(by["fixed_min"][k], 1e-9) - 1
     dense = {n: r["by_complexity"]["dense"][k] for n, r in by.items()}  # The third of the test set with most detail.
     out[f"dense_{k}_rel_to_fixed_min"] = dense[name] / max(dense["fixed_min"], 1e-9) - 1
@@ -156,7 +171,8 @@ def main(argv):
   batch = F.batch.value or (32 if F.quick.value else 64)
   root = F.workdir.value or tempfile.mkdtemp(prefix="bench_dris_")
   runs, extra = [], {}
-  configs = run_configs(steps, F.data_dir.value, batch, F.batching.value, F.scorer.value, F.seed.value, F.serve.value)
+  configs = select_runs(run_configs(steps, F.data_dir.value, batch, F.batching.value, F.scorer.value,
+                                    F.seed.value, F.serve.value), F.runs.value)
   for name, config in configs.items():
     if F.quick.value:
       config.evals.captioning.max_images = 150
@@ -175,7 +191,7 @@ def main(argv):
       m = job.run(config, os.path.join(root, name))
     runs.append(_row(name, config, m))
   by = {r["name"]: r for r in runs}
-  summary = _summary(by, "dris")
+  summary = _summary(by, "dris") if "dris" in by else {}
   for name in ("dris_learned", "dris_serve"):
     if name in by:
       summary[name] = _summary(by, name)

@@ -9,8 +9,9 @@ model, a few steps), dris (three resolution buckets at a 50% token budget instea
 (auto/true/false; with dris: every batch holds a share of every bucket; auto = on unless runlocal), scorer
 (a learned DRIS scorer .npz; default: the content-complexity score), dris_at (train_and_serve or serve:
 DRIS buckets only at evaluation, training at the largest), model_init (a trained run's workdir: start from
-its params, e.g. `dris=True,dris_at=serve,model_init=RUN` with --mode=eval serves a res=128 run with DRIS), dataset, data_dir, variant (ViT, e.g. mu/8, Ti/16),
-res (fixed resolution when dris=False), seed, and the MS-VLAM weights global_w, local_w, object_w, caption_w.
+its params, e.g. `dris=True,dris_at=serve,model_init=RUN` with --mode=eval serves a res=128 run with DRIS),
+dataset, data_dir, variant (ViT, e.g. mu/8, Ti/16), res (fixed resolution when dris=False), seed, and the
+MS-VLAM weights global_w, local_w, object_w, caption_w.
 """
 import os
 

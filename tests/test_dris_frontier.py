@@ -125,3 +125,8 @@ def test_dris_bench_runs_share_everything_but_the_dris_keys(tmp_path):
   serve["input"]["dris_at"] = "train_and_serve"
   assert serve == runs["dris"].to_dict()
   assert tuple(runs["fixed_max"].input.resolutions) == (128,) and tuple(runs["fixed_min"].input.resolutions) == (64,)
+  # --runs: a subset, always with fixed_max (every summary compares with it); unknown names fail clearly.
+  assert list(bench_dris.select_runs(runs, ["dris_serve"])) == ["fixed_max", "dris_serve"]
+  assert bench_dris.select_runs(runs, []) is runs
+  with pytest.raises(ValueError, match=r"--runs names \['dris_learned'\].*available"):
+    bench_dris.select_runs(runs, ["dris_learned"])
