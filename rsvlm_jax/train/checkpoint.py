@@ -83,6 +83,18 @@ def _step_dir(source: str) -> tuple[int, str]:
   return steps[-1], os.path.join(ckpts, str(steps[-1]))
 
 
+def source_tokenizer(source: str) -> str | None:
+  """The tokenizer.model of the run that `source` (a workdir, its checkpoints/ directory or one step's
+  directory) belongs to, or None when that run kept none."""
+  path = os.path.abspath(os.path.expanduser(source))
+  for _ in range(3):  # workdir, workdir/checkpoints, workdir/checkpoints/STEP.
+    candidate = os.path.join(path, "tokenizer.model")
+    if os.path.isfile(candidate):
+      return candidate
+    path = os.path.dirname(path)
+  return None
+
+
 def restore_params(source: str, abstract_params: Any) -> tuple[int, Any]:
   """(step, params) of the newest complete checkpoint under `source` (see _step_dir); only the params are
   read, so the source run may have used another optimizer. Shapes must match `abstract_params`."""

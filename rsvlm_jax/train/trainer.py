@@ -78,6 +78,7 @@ class Trainer:
     n = int(config.get("num_devices", 0) or 0)
     self.mesh = mesh_lib.make_mesh(jax.devices()[:n] if n else None)
     self.active_losses = loss_registry.active(config.losses)
+    self._adopt_model_init_tokenizer()
     self.pipe = pipeline_lib.InputPipeline(
         config.input, workdir, seed=config.seed,
         need_phrases="local_alignment" in self.active_losses,
@@ -124,6 +125,33 @@ class Trainer:
     step, self.state, data_state = restored
     logging.info("Resumed from checkpoint at step %d (%s)", step, self.ckpt.directory)
     return data_state
+
+  def _adopt_model_init_tokenizer(self):
+    """With config.model_init, the token ids must be the source run's: its tokenizer.model is copied into
+    a workdir that has none (before the pipeline would train one), and a different one already there fails."""
+    source = self.config.get("model_init") or ""
+    if not source or self.config.input.get("tokenizer_path"):
+      return
+    src = checkpoint_lib.source_tokenizer(source)
+    dst = os.path.join(self.workdir, "tokenizer.model")
+    if src is None:
+      logging.warning("config.model_init=%s has no tokenizer.model next to it: this run trains its own from "
+                      "the training captions, which matches only if the data and vocab_size are the same", source)
+      return
+    with open(src, "rb") as f:
+      data = f.read()
+    if os.path.exists(dst):
+      with open(dst, "rb") as f:
+        if f.read() != data and not os.path.isdir(os.path.join(self.workdir, "checkpoints")):
+          raise ValueError(f"{dst} differs from the tokenizer of config.model_init ({src}): the model's token "
+                           "ids would not match; use a fresh workdir or set input.tokenizer_path")
+      return
+    if jax.process_index() == 0:
+      os.makedirs(self.workdir, exist_ok=True)
+      with open(dst + ".tmp", "wb") as f:
+        f.write(data)
+      os.replace(dst + ".tmp", dst)
+      logging.info("Tokenizer of config.model_init: %s -> %s", src, dst)
 
   def init_from_model(self) -> bool:
     """Loads config.model_init's params (a run's workdir or checkpoint directory; its newest complete

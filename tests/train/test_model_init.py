@@ -43,6 +43,15 @@ def test_fixed_run_is_a_dris_at_serve_run_and_model_init_serves_it(tiny_data_dir
   _assert_same(ts.state.params, tf.state.params)
   served = ts.evaluate()["efficiency"]["histogram"]
   assert sum(served) == 16 and min(served) > 0
+  # The token ids are the source run's: its tokenizer is found from any checkpoint path and adopted.
+  fixed_tok = tmp_path / "fixed" / "tokenizer.model"
+  assert checkpoint_lib.source_tokenizer(str(tmp_path / "fixed" / "checkpoints" / "2")) == str(fixed_tok)
+  assert (tmp_path / "serve" / "tokenizer.model").read_bytes() == fixed_tok.read_bytes()
+  other = tmp_path / "other"
+  other.mkdir()
+  (other / "tokenizer.model").write_bytes(fixed_tok.read_bytes()[:-1] + b"x")
+  with pytest.raises(ValueError, match="tokenizer.model differs from the tokenizer of config.model_init"):
+    trainer_lib.Trainer(serve, str(other))
 
   # Errors name what is wrong: a source without a complete checkpoint, and params of another shape.
   empty = tmp_path / "empty"
