@@ -2,6 +2,7 @@ r"""DRIS benchmark: fixed largest resolution vs fixed smallest vs DRIS at ~50% t
 
   python -m bench.dris --out FILE [--quick] [--data_dir data] [--dris_batching mixed|homogeneous|both]
                        [--scorer complexity|learned|both] [--serve] [--seed S] [--runs fixed_max,dris_serve]
+                       [--budget 0.5]
 
 Same steps, seed and data for every run; each trains and evaluates on the synthetic test split through
 the normal trainer. Writes {"runs": [{"name": "fixed_max"|"fixed_min"|"dris", "encoder_gflops_per_image",
@@ -21,7 +22,8 @@ loss at the smallest bucket minus at the largest, fit report "serve_scorer_fit")
 buckets at the same budget. The same config with every image at the largest bucket ('dris_serve_at_max')
 reproduces fixed_max (summary.dris_serve.at_max_reproduces_fixed_max), so summary.dris_serve compares DRIS
 with fixed_max on the same weights, free of run-to-run training noise.
-An existing --workdir is reused: finished runs are only re-evaluated.
+--budget sets the DRIS runs' token budget (mean tokens per image over the largest bucket's, calibrated on
+the training split; default 0.5). An existing --workdir is reused: finished runs are only re-evaluated.
 """
 from __future__ import annotations
 
@@ -60,6 +62,9 @@ def _define_flags():
       "scorer_low_res", 32, "Degraded resolution for the scorer's teacher signal (at 64 px this benchmark's "
       "fixed_max model loses under 0.01 nats per image: too little to learn from).")
   F.scorer_images = flags.DEFINE_integer("scorer_images", 0, "Training images the scorer is fitted on (0 = all).")
+  F.budget = flags.DEFINE_float(
+      "budget", 0.5, "Token budget of every DRIS run: mean tokens per image as a fraction of the largest "
+      "bucket's, calibrated on the training split.")
   F.seed = flags.DEFINE_integer("seed", 0, "Seed of every run (model init and data order).")
   F.serve = flags.DEFINE_bool(
       "serve", False, "Add a 'dris_serve' run: fixed_max's weights (what training with input.dris_at=serve "
@@ -75,23 +80,26 @@ LEARNED = "<learned>"  # input.scorer placeholder: replaced by the scorer fitted
 
 
 def run_configs(steps: int, data_dir: str, batch: int = 64, batching: str = "mixed", scorer: str = "complexity",
-                seed: int = 0, serve: bool = False):
+                seed: int = 0, serve: bool = False, budget: float = 0.5):
   """{run name: config}; `batching` picks the dris run's batches (mixed, homogeneous, or both runs),
-  `scorer` its score (complexity, learned, or both runs); learned runs come last and carry LEARNED."""
+  `scorer` its score (complexity, learned, or both runs), `budget` the token budget of every DRIS run;
+  learned runs come last and carry LEARNED."""
+  if not 0 < budget <= 1:
+    raise ValueError(f"--budget must be in (0, 1] (a fraction of the largest bucket's tokens), got {budget}")
   base = f"steps={steps},ckpt_every={steps},data_dir={data_dir},batch={batch},seed={seed}"
   runs = [("fixed_max", f"res={RESOLUTIONS[-1]}"), ("fixed_min", f"res={RESOLUTIONS[0]}")]
   if batching in ("mixed", "both"):
-    runs.append(("dris", "dris=True,budget=0.5,mixed=True"))
+    runs.append(("dris", f"dris=True,budget={budget},mixed=True"))
   if batching == "homogeneous":
-    runs.append(("dris", "dris=True,budget=0.5,mixed=False"))
+    runs.append(("dris", f"dris=True,budget={budget},mixed=False"))
   if batching == "both":
-    runs.append(("dris_homogeneous", "dris=True,budget=0.5,mixed=False"))
+    runs.append(("dris_homogeneous", f"dris=True,budget={budget},mixed=False"))
   if scorer == "learned":
-    runs = [r for r in runs if r[0] != "dris"] + [("dris", "dris=True,budget=0.5,mixed=True")]
+    runs = [r for r in runs if r[0] != "dris"] + [("dris", f"dris=True,budget={budget},mixed=True")]
   if scorer == "both":
-    runs.append(("dris_learned", "dris=True,budget=0.5,mixed=True"))
+    runs.append(("dris_learned", f"dris=True,budget={budget},mixed=True"))
   if serve:
-    runs.append(("dris_serve", "dris=True,budget=0.5,mixed=True,dris_at=serve"))
+    runs.append(("dris_serve", f"dris=True,budget={budget},mixed=True,dris_at=serve"))
   out = {}
   for name, arg in runs:
     c = demo.get_config(f"{base},{arg}")
@@ -172,7 +180,7 @@ def main(argv):
   root = F.workdir.value or tempfile.mkdtemp(prefix="bench_dris_")
   runs, extra = [], {}
   configs = select_runs(run_configs(steps, F.data_dir.value, batch, F.batching.value, F.scorer.value,
-                                    F.seed.value, F.serve.value), F.runs.value)
+                                    F.seed.value, F.serve.value, F.budget.value), F.runs.value)
   for name, config in configs.items():
     if F.quick.value:
       config.evals.captioning.max_images = 150
@@ -199,7 +207,8 @@ def main(argv):
     summary["dris_serve"]["at_max_reproduces_fixed_max"] = all(
         abs(by["dris_serve_at_max"][k] - by["fixed_max"][k]) <= 1e-6 * max(1.0, abs(by["fixed_max"][k]))
         for k in ("t2i_R@10", "t2i_R@1", "mR", "CIDEr-D", "BLEU-4"))
-  common.write_json(F.out.value, {"steps": steps, "batch": batch, "seed": F.seed.value, "quick": F.quick.value,
+  common.write_json(F.out.value, {"steps": steps, "batch": batch, "seed": F.seed.value, "budget": F.budget.value,
+                                 "quick": F.quick.value,
                                  "runs": runs, "summary": summary, "workdir": root, **extra})
 
 

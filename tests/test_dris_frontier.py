@@ -130,3 +130,9 @@ def test_dris_bench_runs_share_everything_but_the_dris_keys(tmp_path):
   assert bench_dris.select_runs(runs, []) is runs
   with pytest.raises(ValueError, match=r"--runs names \['dris_learned'\].*available"):
     bench_dris.select_runs(runs, ["dris_learned"])
+  # --budget: every DRIS run's token budget; the fixed runs have one bucket, so no budget applies to them.
+  at_06 = bench_dris.run_configs(40, str(tmp_path), 32, serve=True, scorer="both", budget=0.6)
+  assert {n: c.input.budget for n, c in at_06.items() if n.startswith("dris")} == {
+      "dris": 0.6, "dris_learned": 0.6, "dris_serve": 0.6}
+  with pytest.raises(ValueError, match="--budget must be in"):
+    bench_dris.run_configs(40, str(tmp_path), 32, budget=1.5)
