@@ -134,15 +134,25 @@ def _summary(by: dict, name: str) -> dict:
   return out
 
 
+def refuse_own_checkpoints(workdir: str) -> None:
+  """dris_serve must evaluate fixed_max's weights: refuse a workdir with complete checkpoints of its own (an
+  older bench trained dris_serve) since those would be restored instead. The empty checkpoints/ directory an
+  earlier serve evaluation left behind is fine, so the bench can be re-run, e.g. at another --budget."""
+  from rsvlm_jax.train import checkpoint  # pylint: disable=g-import-not-at-top
+  steps = checkpoint.complete_steps(os.path.join(workdir, "checkpoints"))
+  if steps:
+    raise FileExistsError(f"{workdir} holds checkpoints of its own (steps {steps}; an older bench trained "
+                          "dris_serve): they would be evaluated instead of fixed_max's weights; remove that "
+                          "directory")
+
+
 def _serve_fixed_max(config, workdir: str, fixed_max_dir: str, scorer_path: str,
                      extra: dict) -> tuple[dict, dict]:
   """dris_serve: fixed_max's weights under the dris_at=serve config; fit the scorer on them, then evaluate
   twice: every image at the largest bucket (must reproduce fixed_max), and with DRIS buckets."""
   from rsvlm_jax import job  # pylint: disable=g-import-not-at-top
   from rsvlm_jax.tools import fit_dris_scorer  # pylint: disable=g-import-not-at-top
-  if os.path.isdir(os.path.join(workdir, "checkpoints")):
-    raise FileExistsError(f"{workdir} holds checkpoints of its own (an older bench trained dris_serve): they "
-                          "would be evaluated instead of fixed_max's weights; remove that directory")
+  refuse_own_checkpoints(workdir)
   config.model_init = fixed_max_dir
   extra["serve_scorer_fit"] = fit_dris_scorer.fit_from_run(config, workdir, scorer_path, native=True,
                                                            max_images=F.scorer_images.value)

@@ -136,3 +136,21 @@ def test_dris_bench_runs_share_everything_but_the_dris_keys(tmp_path):
       "dris": 0.6, "dris_learned": 0.6, "dris_serve": 0.6}
   with pytest.raises(ValueError, match="--budget must be in"):
     bench_dris.run_configs(40, str(tmp_path), 32, budget=1.5)
+
+
+def test_dris_bench_reruns_on_its_own_serve_workdir_but_refuses_trained_checkpoints(tmp_path):
+  """An earlier serve evaluation leaves an empty checkpoints/ directory: a re-run (e.g. at another --budget)
+  goes ahead. A complete checkpoint of dris_serve's own would be evaluated instead of fixed_max's: refused."""
+  from bench import dris as bench_dris  # pylint: disable=g-import-not-at-top
+  from rsvlm_jax.train import checkpoint as checkpoint_lib  # pylint: disable=g-import-not-at-top
+  workdir = tmp_path / "dris_serve"
+  bench_dris.refuse_own_checkpoints(str(workdir))  # Nothing there yet.
+  (workdir / "checkpoints").mkdir(parents=True)
+  (workdir / "checkpoints" / "7.orbax-checkpoint-tmp-1").mkdir()  # A save that never completed.
+  bench_dris.refuse_own_checkpoints(str(workdir))
+  ckpt = checkpoint_lib.Checkpointer(str(workdir / "checkpoints"), async_save=False)
+  ckpt.save(5, {"w": np.zeros(3, np.float32)}, {"epoch": 0}, force=True)
+  ckpt.close()
+  assert checkpoint_lib.complete_steps(str(workdir / "checkpoints")) == [5]
+  with pytest.raises(FileExistsError, match=r"dris_serve holds checkpoints of its own \(steps \[5\]"):
+    bench_dris.refuse_own_checkpoints(str(workdir))

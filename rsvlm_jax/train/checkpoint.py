@@ -62,6 +62,17 @@ class Checkpointer:
     self._mngr.close()
 
 
+def complete_steps(directory: str) -> list[int]:
+  """Sorted steps with a complete checkpoint in `directory` (orbax's temporary directories are not listed);
+  [] for a missing or empty directory, e.g. the one an eval-only run opens without saving into it."""
+  if not os.path.isdir(directory):
+    return []
+  mngr = ocp.CheckpointManager(os.path.abspath(directory), options=ocp.CheckpointManagerOptions(read_only=True))
+  steps = sorted(mngr.all_steps())
+  mngr.close()
+  return steps
+
+
 def _step_dir(source: str) -> tuple[int, str]:
   """(step, directory) of the newest complete checkpoint under `source`: a run's workdir, its checkpoints/
   directory, or one step's directory."""
@@ -75,9 +86,7 @@ def _step_dir(source: str) -> tuple[int, str]:
   ckpts = ckpts if os.path.isdir(ckpts) else source
   if not os.path.isdir(ckpts):
     raise FileNotFoundError(f"No checkpoint directory at {source}")
-  mngr = ocp.CheckpointManager(ckpts, options=ocp.CheckpointManagerOptions(read_only=True))
-  steps = sorted(mngr.all_steps())  # Complete steps only: orbax's temporary directories are not listed.
-  mngr.close()
+  steps = complete_steps(ckpts)
   if not steps:
     raise FileNotFoundError(f"No complete checkpoint in {ckpts}")
   return steps[-1], os.path.join(ckpts, str(steps[-1]))
