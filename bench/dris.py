@@ -2,7 +2,7 @@ r"""DRIS benchmark: fixed largest resolution vs fixed smallest vs DRIS at ~50% t
 
   python -m bench.dris --out FILE [--quick] [--data_dir data] [--dris_batching mixed|homogeneous|both]
                        [--scorer complexity|learned|both] [--serve] [--seed S] [--runs fixed_max,dris_serve]
-                       [--budget 0.5]
+                       [--budget 0.5] [--scorer_hidden 16] [--scorer_fit_steps 300]
 
 Same steps, seed and data for every run; each trains and evaluates on the synthetic test split through
 the normal trainer. Writes {"runs": [{"name": "fixed_max"|"fixed_min"|"dris", "encoder_gflops_per_image",
@@ -62,6 +62,8 @@ def _define_flags():
       "scorer_low_res", 32, "Degraded resolution for the scorer's teacher signal (at 64 px this benchmark's "
       "fixed_max model loses under 0.01 nats per image: too little to learn from).")
   F.scorer_images = flags.DEFINE_integer("scorer_images", 0, "Training images the scorer is fitted on (0 = all).")
+  F.scorer_hidden = flags.DEFINE_integer("scorer_hidden", 16, "Hidden units of the learned scorers' MLP.")
+  F.scorer_fit_steps = flags.DEFINE_integer("scorer_fit_steps", 300, "AdamW steps of each learned-scorer fit.")
   F.budget = flags.DEFINE_float(
       "budget", 0.5, "Token budget of every DRIS run: mean tokens per image as a fraction of the largest "
       "bucket's, calibrated on the training split.")
@@ -146,6 +148,12 @@ def refuse_own_checkpoints(workdir: str) -> None:
                           "directory")
 
 
+def _scorer_recipe() -> dict:
+  """The learned scorers' fit settings from the flags (recorded in each fit report)."""
+  return {"max_images": F.scorer_images.value, "hidden": F.scorer_hidden.value,
+          "fit_steps": F.scorer_fit_steps.value}
+
+
 def _serve_fixed_max(config, workdir: str, fixed_max_dir: str, scorer_path: str,
                      extra: dict) -> tuple[dict, dict]:
   """dris_serve: fixed_max's weights under the dris_at=serve config; fit the scorer on them, then evaluate
@@ -155,7 +163,7 @@ def _serve_fixed_max(config, workdir: str, fixed_max_dir: str, scorer_path: str,
   refuse_own_checkpoints(workdir)
   config.model_init = fixed_max_dir
   extra["serve_scorer_fit"] = fit_dris_scorer.fit_from_run(config, workdir, scorer_path, native=True,
-                                                           max_images=F.scorer_images.value)
+                                                           **_scorer_recipe())
   at_max = copy.deepcopy(config)
   at_max.input.thresholds = tuple([-1e30] * (len(config.input.resolutions) - 1))  # All at the largest.
   m_max = job.run(at_max, workdir, mode="eval")
@@ -200,7 +208,7 @@ def main(argv):
         from rsvlm_jax.tools import fit_dris_scorer  # pylint: disable=g-import-not-at-top
         extra["scorer_fit"] = fit_dris_scorer.fit_from_run(
             configs["fixed_max"], os.path.join(root, "fixed_max"), config.input.scorer,
-            low_res=F.scorer_low_res.value, max_images=F.scorer_images.value)
+            low_res=F.scorer_low_res.value, **_scorer_recipe())
     if name == "dris_serve":
       m, m_max = _serve_fixed_max(config, os.path.join(root, name), os.path.join(root, "fixed_max"),
                                   os.path.join(root, "dris_serve_scorer.npz"), extra)

@@ -166,12 +166,15 @@ def test_fit_command_then_a_run_with_the_scorer(tiny_data_dir, tmp_path):
   env = dict(os.environ, JAX_PLATFORMS="cpu", XLA_FLAGS="")
   proc = subprocess.run(
       [sys.executable, "-m", "rsvlm_jax.tools.fit_dris_scorer", f"--config=configs/demo.py:{teacher_arg}",
-       f"--workdir={teacher}", f"--out={out}", "--low_res=16", "--max_images=40"],
+       f"--workdir={teacher}", f"--out={out}", "--low_res=16", "--max_images=40", "--hidden=8", "--fit_steps=50"],
       cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
   assert proc.returncode == 0, proc.stderr[-3000:]
   with open(tmp_path / "scorer" / "dris_scorer.json") as fh:
     report = json.load(fh)
   assert report["num_images"] == 40 and report["num_check_fit"] == 32 and report["low_res"] == 16
+  assert report["hidden"] == 8 and report["fit_steps"] == 50
+  with np.load(out) as z:
+    assert z["w1"].shape == (134, 8)  # The --hidden width is the saved scorer's.
   with np.load(tmp_path / "scorer" / "dris_scorer_gains.npz") as z:
     assert z["features"].shape == (40, 134)
     np.testing.assert_allclose(z["gain"], z["nll_low"] - z["nll"] + z["i2t_low"] - z["i2t"], rtol=1e-5, atol=1e-6)

@@ -26,7 +26,8 @@ from rsvlm_jax import dris_learned
 
 
 def fit_from_run(config, workdir: str, out: str, *, low_res: int = 0, max_images: int = 0, split: str = "train",
-                 native: bool = False, heldout: float = 0.2, seed: int = 0) -> dict:
+                 native: bool = False, heldout: float = 0.2, seed: int = 0, hidden: int = 16,
+                 fit_steps: int = 300) -> dict:
   """Measures the teacher's resolution gains, fits the scorer, saves it to `out`; returns the report."""
   from rsvlm_jax import dris  # pylint: disable=g-import-not-at-top
   from rsvlm_jax.evaluate import resolution_gain  # pylint: disable=g-import-not-at-top
@@ -48,18 +49,19 @@ def fit_from_run(config, workdir: str, out: str, *, low_res: int = 0, max_images
   order = np.random.default_rng(seed).permutation(len(images))
   n_fit = max(2, int(round(len(images) * (1.0 - heldout))))
   fit_idx, test_idx = order[:n_fit], order[n_fit:]
-  check = dris_learned.fit(feats[fit_idx], gains["gain"][fit_idx], seed=seed, score_size=score_size)
+  recipe = dict(seed=seed, score_size=score_size, hidden=hidden, steps=fit_steps)
+  check = dris_learned.fit(feats[fit_idx], gains["gain"][fit_idx], **recipe)
   heldout_spearman = (dris_learned.spearman(check.predict(feats[test_idx]), gains["gain"][test_idx])
                       if len(test_idx) > 1 else None)
   # The per-image gains are noisy, so the scorer that is saved is refitted on every image once the
   # held-out share has checked the recipe.
-  scorer = dris_learned.fit(feats, gains["gain"], seed=seed, score_size=score_size) if len(test_idx) else check
+  scorer = dris_learned.fit(feats, gains["gain"], **recipe) if len(test_idx) else check
   scorer.save(out)
   np.savez(os.path.splitext(out)[0] + "_gains.npz", features=feats, **gains)
   pred = scorer.predict(feats)
   report = {
       "teacher_workdir": workdir, "teacher_resolution": high, "low_res": low_res, "native": native,
-      "split": split, "num_images": len(images), "num_check_fit": len(fit_idx), "num_heldout": len(test_idx),
+      "split": split, "hidden": hidden, "fit_steps": fit_steps, "num_images": len(images), "num_check_fit": len(fit_idx), "num_heldout": len(test_idx),
       "gain_mean": float(gains["gain"].mean()), "gain_std": float(gains["gain"].std()),
       "nll_gain_mean": float((gains["nll_low"] - gains["nll"]).mean()),
       "i2t_gain_mean": float((gains["i2t_low"] - gains["i2t"]).mean()),
@@ -90,6 +92,8 @@ def _define_flags():
                                   "grid instead of upsampling it back."),
       "heldout": flags.DEFINE_float("heldout", 0.2, "Share of images held out to check the fit."),
       "seed": flags.DEFINE_integer("seed", 0, "Seed of the split and the MLP init."),
+      "hidden": flags.DEFINE_integer("hidden", 16, "Hidden units of the scorer MLP."),
+      "fit_steps": flags.DEFINE_integer("fit_steps", 300, "Full-batch AdamW steps of each fit."),
   }
   flags.mark_flags_as_required(["config", "workdir", "out"])
   return f
@@ -99,7 +103,8 @@ def main(argv, f):
   del argv
   report = fit_from_run(f["config"].value, f["workdir"].value, f["out"].value, low_res=f["low_res"].value,
                         max_images=f["max_images"].value, split=f["split"].value, native=f["native"].value,
-                        heldout=f["heldout"].value, seed=f["seed"].value)
+                        heldout=f["heldout"].value, seed=f["seed"].value, hidden=f["hidden"].value,
+                        fit_steps=f["fit_steps"].value)
   print(json.dumps(report, indent=2))
 
 
