@@ -40,6 +40,9 @@ def get_config(arg=None):
   # A trained run's workdir (or checkpoint directory): when this workdir has no checkpoint, the params start
   # from that run's newest complete step (fine-tuning; or --mode=eval of its weights under this config).
   c.model_init = arg.model_init
+  # Regex over "/"-joined param names that may be absent from model_init's checkpoint and start from their
+  # initialisation (e.g. "^dec/" for a caption decoder added on top of converted open_clip towers).
+  c.model_init_fresh = ""
   # -1 = the mode's default: 800 steps / checkpoint every 200 (runlocal: 6 / 3).
   c.total_steps = arg.steps if arg.steps > 0 else (6 if arg.runlocal else 800)
   c.ckpt_every = arg.ckpt_every if arg.ckpt_every > 0 else (3 if arg.runlocal else 200)
@@ -108,7 +111,9 @@ def get_config(arg=None):
   })
 
   c.optim = ml_collections.ConfigDict({"lr": 1e-3, "warmup_steps": 100, "weight_decay": 1e-4,
-                                       "grad_clip_norm": 1.0, "b1": 0.9, "b2": 0.98, "end_lr_factor": 0.01})
+                                       "grad_clip_norm": 1.0, "b1": 0.9, "b2": 0.98, "end_lr_factor": 0.01,
+                                       # Params matching lr_mult_regex ("/"-joined names) train at lr * lr_mult.
+                                       "lr_mult_regex": "", "lr_mult": 1.0})
 
   c.evals = ml_collections.ConfigDict({
       # complexity_groups: also report metrics for the simple/medium/dense thirds of the split (DRIS score).

@@ -102,13 +102,12 @@ def test_degrade_keeps_shape_and_flat_images():
 def test_per_image_losses_match_the_model_forward(tiny_data_dir, tmp_path):
   """make_loss_fn (one caption per image) against the training forward pass: per-row caption NLL from
   caption_logits, and i2t = logsumexp over the batch's captions minus the own-caption logit."""
-  from rsvlm_jax.evaluate import predictor as predictor_lib  # pylint: disable=g-import-not-at-top
   from rsvlm_jax.train import trainer as trainer_lib  # pylint: disable=g-import-not-at-top
   tr = trainer_lib.Trainer(tiny_config(tiny_data_dir, num_devices=1), str(tmp_path / "run"))
   batch = tr.pipe.load_examples("train", np.arange(6), 0, seed=(0,), train=False)
   params = tr.state.params
   nll, i2t = resolution_gain.make_loss_fn(tr.model)(params, batch["image"], batch["text"][:, None])
-  _, out = jax.jit(lambda p, b: tr.model.apply({"params": p}, predictor_lib.prepare_images(b)))(
+  _, out = jax.jit(lambda p, b: tr.model.apply({"params": p}, b))(
       params, {"image": batch["image"], "text": batch["text"]})
   logits = np.asarray(out["caption_logits"], np.float64)
   logp = logits - np.log(np.exp(logits - logits.max(-1, keepdims=True)).sum(-1, keepdims=True)) - logits.max(

@@ -131,7 +131,10 @@ class InputPipeline:
   # -- tokenizer and DRIS state (saved next to the run, reused on restart) ------------------------
   def _tokenizer(self) -> tokenizer_lib.Tokenizer:
     if self.cfg.get("tokenizer_path"):
-      return tokenizer_lib.load(self.cfg.tokenizer_path)
+      return tokenizer_lib.from_file(self.cfg.tokenizer_path)
+    clip_bpe = os.path.join(self.workdir, tokenizer_lib.CLIP_BPE_FILE)
+    if os.path.isfile(clip_bpe):  # Adopted from converted open_clip weights (config.model_init).
+      return tokenizer_lib.from_file(clip_bpe)
     src = self.source("train")
     limit = min(len(src), self.cfg.get("tokenizer_examples", 20000))
 

@@ -18,6 +18,10 @@ PAD_ID, UNK_ID, BOS_ID, EOS_ID = 0, 1, 2, 3
 class Tokenizer:
   """A thin, picklable wrapper around a SentencePiece model (serialized proto)."""
 
+  kind = "sentencepiece"
+  pad_id, bos_id, eos_id = PAD_ID, BOS_ID, EOS_ID
+  text_has_bos = False  # Encoded texts are pieces + EOS; the decoder prepends BOS itself.
+
   def __init__(self, model_proto: bytes):
     self._proto = model_proto
     self._sp = spm.SentencePieceProcessor(model_proto=model_proto)
@@ -93,3 +97,33 @@ def load(path: str) -> Tokenizer:
     raise FileNotFoundError(f"Tokenizer model not found: {path}")
   with open(path, "rb") as f:
     return Tokenizer(f.read())
+
+
+# A run's tokenizer, saved next to its checkpoints (and next to converted weights): SentencePiece trained on
+# the run's captions, or the CLIP BPE merges file of open_clip models.
+SENTENCEPIECE_FILE = "tokenizer.model"
+CLIP_BPE_FILE = "tokenizer_bpe.txt.gz"
+
+
+def from_file(path: str):
+  """A tokenizer from its file: a SentencePiece `.model`, or CLIP's BPE merges (`*.txt.gz`)."""
+  if path.endswith(".txt.gz"):
+    from rsvlm_jax.data import clip_tokenizer  # pylint: disable=g-import-not-at-top
+    return clip_tokenizer.ClipBpeTokenizer.from_file(path)
+  if path.endswith(".model"):
+    return load(path)
+  raise ValueError(f"Unknown tokenizer file {path}: expected a SentencePiece .model or a CLIP BPE .txt.gz")
+
+
+def find_in_dir(directory: str) -> str | None:
+  """The tokenizer file kept in a workdir or converted-weights directory, or None."""
+  for name in (CLIP_BPE_FILE, SENTENCEPIECE_FILE):
+    path = os.path.join(directory, name)
+    if os.path.isfile(path):
+      return path
+  return None
+
+
+def special_ids(tok) -> dict:
+  """The model's view of a tokenizer's special ids (kwargs of models.rsvlm.make_model)."""
+  return {"bos_id": int(tok.bos_id), "eos_id": int(tok.eos_id), "text_has_bos": bool(tok.text_has_bos)}

@@ -8,13 +8,12 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from rsvlm_jax.data.tokenizer import BOS_ID, EOS_ID
 from rsvlm_jax.models import rsvlm
 
 
-def _forbid_special(logits):
+def _forbid_special(logits, bos_id: int):
   """Padding and BOS are never generated (EOS ends a caption)."""
-  return logits.at[..., 0].set(-1e9).at[..., BOS_ID].set(-1e9)
+  return logits.at[..., 0].set(-1e9).at[..., bos_id].set(-1e9)
 
 
 def _init_cache(model, params, image_tokens, max_len):
@@ -27,30 +26,31 @@ def _init_cache(model, params, image_tokens, max_len):
 def _step_cached(model, params, cache, image_tokens, last):
   logits, variables = model.apply({"params": params, "cache": cache}, image_tokens, last[:, None], decode=True,
                                   method=rsvlm.Model.decode_logits, mutable=["cache"])
-  return _forbid_special(logits[:, 0]), variables["cache"]
+  return _forbid_special(logits[:, 0], model.bos_id), variables["cache"]
 
 
 def greedy(model, params, image_tokens, max_len: int, *, use_cache: bool = True):
   """Greedy decoding; `use_cache=False` recomputes the whole prefix every step (reference/bench)."""
   b = image_tokens.shape[0]
+  bos_id, eos_id = model.bos_id, model.eos_id
   if use_cache:
     def body(carry, _):
       cache, last, done = carry
       logits, cache = _step_cached(model, params, cache, image_tokens, last)
       nxt = jnp.where(done, 0, logits.argmax(-1).astype(jnp.int32))
-      return (cache, nxt, done | (nxt == EOS_ID)), nxt
+      return (cache, nxt, done | (nxt == eos_id)), nxt
 
-    init = (_init_cache(model, params, image_tokens, max_len), jnp.full((b,), BOS_ID, jnp.int32),
+    init = (_init_cache(model, params, image_tokens, max_len), jnp.full((b,), bos_id, jnp.int32),
             jnp.zeros((b,), bool))
     _, seq = jax.lax.scan(body, init, None, length=max_len)
     return seq.T
 
   def body(i, carry):
     seq, done = carry
-    logits = model.apply({"params": params}, image_tokens, rsvlm.shift_right(seq),
+    logits = model.apply({"params": params}, image_tokens, rsvlm.shift_right(seq, bos_id),
                          method=rsvlm.Model.decode_logits)
-    nxt = jnp.where(done, 0, _forbid_special(logits[:, i]).argmax(-1).astype(jnp.int32))
-    return seq.at[:, i].set(nxt), done | (nxt == EOS_ID)
+    nxt = jnp.where(done, 0, _forbid_special(logits[:, i], bos_id).argmax(-1).astype(jnp.int32))
+    return seq.at[:, i].set(nxt), done | (nxt == eos_id)
 
   seq, _ = jax.lax.fori_loop(0, max_len, body, (jnp.zeros((b, max_len), jnp.int32), jnp.zeros((b,), bool)))
   return seq
@@ -60,6 +60,7 @@ def beam_search(model, params, image_tokens, max_len: int, beam_size: int = 4, l
   """Beam search with the KV cache; finished hypotheses scored by logprob / ((5+len)/6)^alpha (GNMT)."""
   b = image_tokens.shape[0]
   k = beam_size
+  bos_id, eos_id = model.bos_id, model.eos_id
   tok = jnp.repeat(image_tokens, k, axis=0)  # [B*K, N, D]
   cache = _init_cache(model, params, tok, max_len)
   neg = -1e9
@@ -78,12 +79,12 @@ def beam_search(model, params, image_tokens, max_len: int, beam_size: int = 4, l
     beam, token = idx // v, (idx % v).astype(jnp.int32)
     take = lambda x: jnp.take_along_axis(x, beam.reshape(b, k, *([1] * (x.ndim - 2))), axis=1)
     seqs = take(seqs).at[:, :, t].set(token)
-    done = take(done) | (token == EOS_ID)
+    done = take(done) | (token == eos_id)
     flat_beam = (beam + jnp.arange(b)[:, None] * k).reshape(-1)
     cache = jax.tree.map(lambda c: c[flat_beam] if c.ndim and c.shape[0] == b * k else c, cache)
     return (cache, token.reshape(b, k), seqs, top, done), None
 
-  init = (cache, jnp.full((b, k), BOS_ID, jnp.int32), jnp.zeros((b, k, max_len), jnp.int32),
+  init = (cache, jnp.full((b, k), bos_id, jnp.int32), jnp.zeros((b, k, max_len), jnp.int32),
           jnp.zeros((b, k)), jnp.zeros((b, k), bool))
   (_, _, seqs, logp, _), _ = jax.lax.scan(body, init, jnp.arange(max_len))
   length = (seqs != 0).sum(-1).astype(jnp.float32)

@@ -15,16 +15,6 @@ from rsvlm_jax.train import compile_counter
 from rsvlm_jax.train import mesh as mesh_lib
 
 
-def prepare_images(batch):
-  """uint8 images/tiles -> float32 in [-1, 1] (done on device, so the host ships uint8)."""
-  out = dict(batch)
-  scale = lambda x: x.astype(jnp.float32) / 127.5 - 1.0
-  for k in ("image", "tiles"):
-    if k in out:  # One array, or a list of per-bucket arrays (mixed batches).
-      out[k] = [scale(x) for x in out[k]] if isinstance(out[k], (list, tuple)) else scale(out[k])
-  return out
-
-
 class Predictor:
   """encode_images / encode_texts / caption over process-local numpy batches; returns global numpy."""
 
@@ -35,14 +25,14 @@ class Predictor:
     out_sh = mesh_lib.batch_sharded(mesh)
 
     def _encode_images(params, batch):
-      z, _ = model.apply({"params": params}, *_image_args(prepare_images(batch)), method=rsvlm.Model.encode_image)
+      z, _ = model.apply({"params": params}, *_image_args(batch), method=rsvlm.Model.encode_image)
       return z
 
     def _encode_texts(params, tokens):
       return model.apply({"params": params}, tokens, method=rsvlm.Model.encode_text)
 
     def _caption(params, batch):
-      _, img = model.apply({"params": params}, *_image_args(prepare_images(batch)), method=rsvlm.Model.encode_image)
+      _, img = model.apply({"params": params}, *_image_args(batch), method=rsvlm.Model.encode_image)
       if decoding == "beam":
         return decode.beam_search(model, params, img["tokens"], max_len, beam_size, length_penalty)
       return decode.greedy(model, params, img["tokens"], max_len)
@@ -71,7 +61,7 @@ class Predictor:
     """Image-encoder GFLOPs per image for one bucket, from XLA's cost analysis of the compiled encoder."""
     spec = {k: jax.ShapeDtypeStruct(s, jnp.uint8 if k != "tile_boxes" else jnp.float32) for k, s in shapes}
     batch = next(iter(spec.values())).shape[0]
-    fn = jax.jit(lambda p, b: self.model.apply({"params": p}, *_image_args(prepare_images(b)),
+    fn = jax.jit(lambda p, b: self.model.apply({"params": p}, *_image_args(b),
                                                method=rsvlm.Model.encode_image)[0])
     compiled = fn.lower(self._abstract_params, spec).compile()
     cost = compiled.cost_analysis()

@@ -20,7 +20,6 @@ from absl import logging
 
 from rsvlm_jax.data import sources
 from rsvlm_jax.data import transforms as T
-from rsvlm_jax.evaluate import predictor as predictor_lib
 from rsvlm_jax.models import rsvlm
 
 
@@ -36,8 +35,7 @@ def make_loss_fn(model: rsvlm.Model):
 
   def fn(params, image, text):
     b, c, l = text.shape
-    img = predictor_lib.prepare_images({"image": image})["image"]
-    zimg, out = model.apply({"params": params}, img, method=rsvlm.Model.encode_image)
+    zimg, out = model.apply({"params": params}, image, method=rsvlm.Model.encode_image)
     ztxt = model.apply({"params": params}, text.reshape(b * c, l), method=rsvlm.Model.encode_text)
     logits = jnp.exp(params["logit_scale"]) * zimg @ ztxt.T  # [B, B*C]
     own = logits.reshape(b, b, c)[jnp.arange(b), jnp.arange(b)]  # [B, C]
@@ -45,8 +43,8 @@ def make_loss_fn(model: rsvlm.Model):
     n_valid = jnp.maximum(valid.sum(-1), 1.0)
     i2t = ((jax.nn.logsumexp(logits, -1)[:, None] - own) * valid).sum(-1) / n_valid
     tokens = jnp.repeat(out["tokens"], c, axis=0)
-    flat = text.reshape(b * c, l)
-    dec = model.apply({"params": params}, tokens, rsvlm.shift_right(flat), method=rsvlm.Model.decode_logits)
+    inputs, flat = rsvlm.decoder_io(text.reshape(b * c, l), model.bos_id, model.text_has_bos)
+    dec = model.apply({"params": params}, tokens, inputs, method=rsvlm.Model.decode_logits)
     ce = -jnp.take_along_axis(jax.nn.log_softmax(dec.astype(jnp.float32)), flat[..., None], -1)[..., 0]
     mask = (flat != 0).astype(jnp.float32)
     nll = ((ce * mask).sum(-1) / jnp.maximum(mask.sum(-1), 1.0)).reshape(b, c)

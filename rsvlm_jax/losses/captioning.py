@@ -25,5 +25,6 @@ def token_cross_entropy(logits, targets, label_smoothing: float = 0.0):
 @registry.register("captioning")
 def captioning_loss(out, batch, ctx, label_smoothing: float = 0.0):
   del ctx  # A global-batch mean under jit needs no explicit collective.
-  loss, acc = token_cross_entropy(out["caption_logits"], batch["text"], label_smoothing)
+  targets = out.get("caption_targets", batch["text"])
+  loss, acc = token_cross_entropy(out["caption_logits"], targets, label_smoothing)
   return loss, {"token_accuracy": acc}

@@ -30,6 +30,15 @@ def shift_right(tokens, bos_id: int = BOS_ID):
   return jnp.concatenate([bos, tokens[..., :-1]], axis=-1)
 
 
+def decoder_io(text, bos_id: int, text_has_bos: bool):
+  """(decoder inputs, targets) for teacher forcing: texts that start with their own BOS (CLIP's SOT) read
+  text[:-1] and predict text[1:]; others read [bos_id, text[:-1]] and predict the whole text."""
+  text = jnp.asarray(text)
+  if text_has_bos:
+    return text[:, :-1], text[:, 1:]
+  return shift_right(text, bos_id), text
+
+
 class Model(nn.Module):
   """Two towers with a shared embedding space plus an optional caption decoder."""
   vocab_size: int
@@ -41,13 +50,20 @@ class Model(nn.Module):
   temperature_init: float = 10.0
   bias_init: float = -10.0
   dtype: Any = jnp.float32
+  proj_bias: bool = True  # open_clip's visual.proj and text_projection have none.
+  # Special ids of the tokenizer: the decoder starts from bos_id and stops at eos_id. With
+  # text_has_bos (CLIP BPE: every text is [SOT, ..., EOT]) the decoder reads text[:-1] and predicts
+  # text[1:]; otherwise it reads [bos_id, text[:-1]] and predicts the whole text.
+  bos_id: int = BOS_ID
+  eos_id: int = 3
+  text_has_bos: bool = False
 
   def setup(self):
     self.image_tower = vit.ViT(**dict(self.image), dtype=self.dtype, name="img")
     self.text_tower = text_lib.TextEncoder(self.vocab_size, **dict(self.text), dtype=self.dtype, name="txt")
-    self.img_proj = nn.Dense(self.embed_dim, name="img_proj")
-    self.img_token_proj = nn.Dense(self.embed_dim, name="img_token_proj")
-    self.txt_proj = nn.Dense(self.embed_dim, name="txt_proj")
+    self.img_proj = nn.Dense(self.embed_dim, use_bias=self.proj_bias, name="img_proj")
+    self.img_token_proj = nn.Dense(self.embed_dim, use_bias=self.proj_bias, name="img_token_proj")
+    self.txt_proj = nn.Dense(self.embed_dim, use_bias=self.proj_bias, name="txt_proj")
     if self.decoder is not None:
       self.caption_decoder = text_lib.CaptionDecoder(self.vocab_size, **dict(self.decoder), dtype=self.dtype,
                                                      name="dec")
@@ -69,6 +85,10 @@ class Model(nn.Module):
   def decode_logits(self, image_tokens, inputs, *, decode=False):
     """Caption decoder logits given image tokens (for teacher forcing or cached decoding)."""
     return self.caption_decoder(image_tokens, inputs, decode=decode)
+
+  def decoder_io(self, text):
+    """(decoder inputs, targets) for teacher forcing on tokenized captions `text` [B, L]."""
+    return decoder_io(text, self.bos_id, self.text_has_bos)
 
   def __call__(self, batch, *, train: bool = False):
     """batch["image"] is one array, or a list of per-bucket arrays of a mixed batch (data/mixed_batch.py):
@@ -92,8 +112,10 @@ class Model(nn.Module):
     if "text" in batch:
       out["ztxt"] = self.encode_text(batch["text"], train=train)
       if self.decoder is not None:
+        io = [self.decoder_io(rows(batch["text"], k)) for k in range(len(per))]
         out["caption_logits"] = jnp.concatenate(
-            [self.decode_logits(o["tokens"], shift_right(rows(batch["text"], k))) for k, (_, o) in enumerate(per)], 0)
+            [self.decode_logits(o["tokens"], inputs) for (_, o), (inputs, _) in zip(per, io)], 0)
+        out["caption_targets"] = jnp.concatenate([targets for _, targets in io], 0)
     if "phrases" in batch:
       regions = jnp.concatenate([region_pool.window_pool(t, g, self.region_windows) for t, g in grid_tokens], 0)
       out["region_emb"] = l2_normalize(self.img_token_proj(regions).astype(jnp.float32))
@@ -108,13 +130,16 @@ class Model(nn.Module):
     return zimg, out
 
 
-def make_model(config: ml_collections.ConfigDict, vocab_size: int) -> Model:
-  """Builds the model described by `config.model` (see configs/demo.py)."""
+def make_model(config: ml_collections.ConfigDict, vocab_size: int, *, bos_id: int = BOS_ID, eos_id: int = 3,
+               text_has_bos: bool = False) -> Model:
+  """Builds the model described by `config.model` (see configs/demo.py); the special ids come from the
+  tokenizer (`tokenizer.special_ids(tok)`)."""
   m = config.model
   dtype = {"float32": jnp.float32, "bfloat16": jnp.bfloat16}[config.get("compute_dtype", "float32")]
   return Model(vocab_size=vocab_size, image=m.image.to_dict(), text=m.text.to_dict(),
                decoder=m.decoder.to_dict() if m.get("decoder") else None, embed_dim=m.embed_dim,
-               region_windows=m.get("region_windows", 3), dtype=dtype)
+               region_windows=m.get("region_windows", 3), dtype=dtype, proj_bias=m.get("proj_bias", True),
+               bos_id=bos_id, eos_id=eos_id, text_has_bos=text_has_bos)
 
 
 def count_params(params) -> int:

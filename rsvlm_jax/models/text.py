@@ -14,7 +14,12 @@ from rsvlm_jax.models import transformer
 
 
 class TextEncoder(nn.Module):
-  """`__call__(tokens [B,L]) -> (pooled [B,D], {"tokens": [B,L,D], "mask": [B,L]})`."""
+  """`__call__(tokens [B,L]) -> (pooled [B,D], {"tokens": [B,L,D], "mask": [B,L]})`.
+
+  Our own towers are bidirectional over the non-padding tokens and mean-pooled; open_clip's text tower is
+  `causal=True, pool_type="argmax"`: a causal mask only, pooled at the position of the largest token id
+  (the end-of-text token of the CLIP BPE vocabulary).
+  """
   vocab_size: int
   width: int = 128
   depth: int = 2
@@ -23,20 +28,30 @@ class TextEncoder(nn.Module):
   max_len: int = 32
   dtype: Any = jnp.float32
   remat: bool = False
+  causal: bool = False
+  pool_type: str = "mean"  # "mean" (over non-padding tokens) or "argmax" (the largest id's position).
+  ln_eps: float = 1e-6
+  mlp_act: str = "gelu_tanh"
 
   @nn.compact
   def __call__(self, tokens, *, train: bool = False):
     del train
     if tokens.shape[-1] > self.max_len:
       raise ValueError(f"Text length {tokens.shape[-1]} exceeds text max_len {self.max_len}")
+    if self.pool_type not in ("mean", "argmax"):
+      raise ValueError(f"Unknown text pool_type {self.pool_type!r}; expected 'mean' or 'argmax'")
     valid = tokens != 0
     x = nn.Embed(self.vocab_size, self.width, name="embedding")(tokens).astype(self.dtype)
     pos = self.param("pos_embedding", nn.initializers.normal(0.02), (1, self.max_len, self.width))
     x = x + pos[:, :tokens.shape[-1]].astype(self.dtype)
-    x = transformer.Encoder(self.depth, self.num_heads, self.mlp_dim, dtype=self.dtype,
-                            remat=self.remat, name="encoder")(x, transformer.padding_mask(valid))
-    w = valid[..., None].astype(x.dtype)
-    pooled = (x * w).sum(axis=1) / jnp.maximum(w.sum(axis=1), 1.0)
+    mask = nn.make_causal_mask(tokens) if self.causal else transformer.padding_mask(valid)
+    x = transformer.Encoder(self.depth, self.num_heads, self.mlp_dim, dtype=self.dtype, remat=self.remat,
+                            ln_eps=self.ln_eps, act=self.mlp_act, name="encoder")(x, mask)
+    if self.pool_type == "argmax":
+      pooled = jnp.take_along_axis(x, tokens.argmax(axis=-1)[:, None, None], axis=1)[:, 0]
+    else:
+      w = valid[..., None].astype(x.dtype)
+      pooled = (x * w).sum(axis=1) / jnp.maximum(w.sum(axis=1), 1.0)
     return pooled, {"tokens": x, "mask": valid}
 
 

@@ -3,6 +3,12 @@
 `ViT` accepts images of any size divisible by the patch size, so every DRIS bucket (and every
 coarse-to-fine tile) runs through the same parameters; the position embedding is a single learned
 grid (`posemb_grid`) resampled to each bucket's grid, or cropped to a tile's box.
+
+Images arrive as raw pixel values (uint8 or float in [0, 255]); the tower normalises them with its own
+`pixel_mean`/`pixel_std`, so every caller (training, evaluation, `rsvlm_jax.load`) feeds the same thing.
+The open_clip layout is a set of options (class token with its own position embedding, `ln_pre`, no
+patch-embedding bias, LayerNorm eps 1e-5, exact GELU or QuickGELU, "tok" pooling); the defaults are our
+own towers, unchanged.
 """
 from __future__ import annotations
 
@@ -25,65 +31,109 @@ VARIANTS = {
     "M": (512, 12, 2048, 8),
     "B": (768, 12, 3072, 12),
     "L": (1024, 24, 4096, 16),
+    "H": (1280, 32, 5120, 16),  # open_clip ViT-H-14: head width 80.
     "So400m": (1152, 27, 4304, 16),
 }
 
 
-def decode_variant(variant: str) -> dict[str, int]:
-  """"S/16" -> dict(width, depth, mlp_dim, num_heads, patch_size); clear error on unknown names."""
+def decode_variant(variant: str, **overrides: int) -> dict[str, int]:
+  """"S/16" -> dict(width, depth, mlp_dim, num_heads, patch_size); clear error on unknown names.
+
+  Non-zero `overrides` (width, depth, mlp_dim, num_heads) replace the variant's values, for towers that
+  follow no named size (e.g. converted checkpoints of custom architectures)."""
   m = re.fullmatch(r"([A-Za-z0-9]+)/(\d+)", variant or "")
   if not m or m.group(1) not in VARIANTS:
     raise ValueError(f"Unknown ViT variant {variant!r}; expected NAME/PATCH with NAME in {sorted(VARIANTS)}")
   width, depth, mlp_dim, heads = VARIANTS[m.group(1)]
-  return dict(width=width, depth=depth, mlp_dim=mlp_dim, num_heads=heads, patch_size=int(m.group(2)))
+  cfg = dict(width=width, depth=depth, mlp_dim=mlp_dim, num_heads=heads, patch_size=int(m.group(2)))
+  cfg.update({k: int(v) for k, v in overrides.items() if v})
+  if cfg["width"] % cfg["num_heads"]:
+    raise ValueError(f"ViT width {cfg['width']} is not divisible by num_heads {cfg['num_heads']}")
+  return cfg
+
+
+def normalize_pixels(x, mean, std, dtype):
+  """Raw pixel values -> (x - mean) / std per channel, computed in float32, cast to `dtype`."""
+  mean = jnp.asarray(mean, jnp.float32)
+  std = jnp.asarray(std, jnp.float32)
+  return ((x.astype(jnp.float32) - mean) / std).astype(dtype)
 
 
 class ViT(nn.Module):
   """Image tower. `__call__(image [B,H,W,3], tiles=None, tile_boxes=None) -> (pooled, out)`.
 
-  out holds "tokens" [B,N,D] (final-LN patch tokens, global view first then tiles), "grid" (h, w) of
-  the global view, "num_tiles", and "pooled" [B,D].
+  out holds "tokens" [B,N,D] (final-LN patch tokens, global view first then tiles; never the class
+  token), "grid" (h, w) of the global view, "num_tiles", and "pooled" [B,D].
   """
   variant: str = "mu/8"
   posemb_grid: tuple[int, int] = (16, 16)
-  pool_type: str = "map"
+  pool_type: str = "map"  # "map" (attention probe), "gap" (mean of tokens), "tok" (the class token).
   dtype: Any = jnp.float32
   remat: bool = False
   fused_attention: bool = True
+  # Explicit sizes (0 = the variant's); e.g. ViT-H-14's 16 heads of width 80.
+  width: int = 0
+  depth: int = 0
+  mlp_dim: int = 0
+  num_heads: int = 0
+  class_token: bool = False  # A learned class token with its own position embedding, never resampled.
+  ln_pre: bool = False  # LayerNorm on the embedded tokens before the blocks (open_clip's ln_pre).
+  patch_bias: bool = True  # open_clip's conv1 has no bias.
+  ln_eps: float = 1e-6
+  mlp_act: str = "gelu_tanh"  # See transformer.ACTIVATIONS.
+  pixel_mean: tuple[float, float, float] = (127.5, 127.5, 127.5)  # On the 0-255 scale.
+  pixel_std: tuple[float, float, float] = (127.5, 127.5, 127.5)
 
   @nn.compact
   def __call__(self, image, tiles=None, tile_boxes=None, *, train: bool = False):
     del train
-    cfg = decode_variant(self.variant)
+    cfg = decode_variant(self.variant, width=self.width, depth=self.depth, mlp_dim=self.mlp_dim,
+                         num_heads=self.num_heads)
     p, width = cfg["patch_size"], cfg["width"]
     if image.shape[1] % p or image.shape[2] % p:
       raise ValueError(f"Image size {image.shape[1:3]} is not divisible by the patch size {p}")
-    embed = nn.Conv(width, (p, p), strides=(p, p), padding="VALID", dtype=self.dtype, name="embedding")
+    if self.pool_type == "tok" and not self.class_token:
+      raise ValueError("pool_type 'tok' needs class_token=True (config key model.image.class_token)")
+    embed = nn.Conv(width, (p, p), strides=(p, p), padding="VALID", use_bias=self.patch_bias, dtype=self.dtype,
+                    name="embedding")
     pos = posemb_lib.LearnedPosEmb(grid=tuple(self.posemb_grid), width=width, name="pos_embedding")
+    norm = lambda x: normalize_pixels(x, self.pixel_mean, self.pixel_std, self.dtype)
 
-    x = embed(image.astype(self.dtype))
+    x = embed(norm(image))
     b, h, w, _ = x.shape
     x = x.reshape(b, h * w, width) + pos((h, w)).astype(self.dtype)
     parts = [x]
+    if self.class_token:
+      cls = self.param("cls_token", nn.initializers.zeros, (1, 1, width), jnp.float32)
+      cls_pos = self.param("cls_pos_embedding", nn.initializers.normal(stddev=0.02), (1, 1, width), jnp.float32)
+      parts.insert(0, jnp.tile((cls + cls_pos).astype(self.dtype), [b, 1, 1]))
     num_tiles = 0
     if tiles is not None:
       # tiles: [B, K, t, t, 3]; tile_boxes: [B, K, 4] normalized boxes of each tile in the image.
       num_tiles = tiles.shape[1]
-      t = embed(tiles.reshape((-1,) + tiles.shape[2:]).astype(self.dtype))
+      t = embed(norm(tiles.reshape((-1,) + tiles.shape[2:])))
       th, tw = t.shape[1:3]
       t = t.reshape(b, num_tiles, th * tw, width)
       tile_pos = jax.vmap(jax.vmap(lambda box: pos((th, tw), box=box)[0]))(tile_boxes)
       t = t + tile_pos.astype(self.dtype)
       parts.append(t.reshape(b, num_tiles * th * tw, width))
     x = jnp.concatenate(parts, axis=1) if len(parts) > 1 else x
+    if self.ln_pre:
+      x = nn.LayerNorm(epsilon=self.ln_eps, dtype=self.dtype, name="ln_pre")(x)
 
     x = transformer.Encoder(cfg["depth"], cfg["num_heads"], cfg["mlp_dim"], dtype=self.dtype,
-                            remat=self.remat, fused=self.fused_attention, name="encoder")(x)
+                            remat=self.remat, fused=self.fused_attention, ln_eps=self.ln_eps,
+                            act=self.mlp_act, name="encoder")(x)
+    cls_out = None
+    if self.class_token:
+      cls_out, x = x[:, 0], x[:, 1:]
     if self.pool_type == "map":
       pooled = transformer.MapHead(cfg["num_heads"], cfg["mlp_dim"], dtype=self.dtype, name="head")(x)
     elif self.pool_type == "gap":
       pooled = x.mean(axis=1)
+    elif self.pool_type == "tok":
+      pooled = cls_out
     else:
-      raise ValueError(f"Unknown pool_type {self.pool_type!r}; expected 'map' or 'gap'")
+      raise ValueError(f"Unknown pool_type {self.pool_type!r}; expected 'map', 'gap' or 'tok'")
     out = {"tokens": x, "grid": (h, w), "num_tiles": num_tiles, "pooled": pooled}
     return pooled, out

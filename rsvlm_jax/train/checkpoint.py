@@ -7,8 +7,10 @@ additionally falls back to the previous step if the newest one cannot be read.
 from __future__ import annotations
 
 import os
+import re
 from typing import Any
 
+from flax import traverse_util
 import jax
 import orbax.checkpoint as ocp
 from absl import logging
@@ -93,39 +95,62 @@ def _step_dir(source: str) -> tuple[int, str]:
 
 
 def source_tokenizer(source: str) -> str | None:
-  """The tokenizer.model of the run that `source` (a workdir, its checkpoints/ directory or one step's
-  directory) belongs to, or None when that run kept none."""
+  """The tokenizer file (tokenizer.model, or the CLIP BPE merges of converted weights) of the run that
+  `source` (a workdir, its checkpoints/ directory or one step's directory) belongs to, or None."""
+  from rsvlm_jax.data import tokenizer as tokenizer_lib  # pylint: disable=g-import-not-at-top
   path = os.path.abspath(os.path.expanduser(source))
   for _ in range(3):  # workdir, workdir/checkpoints, workdir/checkpoints/STEP.
-    candidate = os.path.join(path, "tokenizer.model")
-    if os.path.isfile(candidate):
-      return candidate
+    found = tokenizer_lib.find_in_dir(path)
+    if found:
+      return found
     path = os.path.dirname(path)
   return None
 
 
-def restore_params(source: str, abstract_params: Any) -> tuple[int, Any]:
-  """(step, params) of the newest complete checkpoint under `source` (see _step_dir); only the params are
-  read, so the source run may have used another optimizer. Shapes must match `abstract_params`."""
+def _param_shapes(tree) -> dict[str, tuple]:
+  return {"/".join(str(getattr(k, "key", k)) for k in path): tuple(v.shape)
+          for path, v in jax.tree_util.tree_leaves_with_path(tree)}
+
+
+def params_metadata(source: str) -> tuple[int, str, dict[str, tuple]]:
+  """(step, state directory, {"a/b/kernel": shape}) of the params in the newest complete checkpoint under
+  `source` (see _step_dir), read from orbax metadata without loading any array."""
   step, directory = _step_dir(source)
   path = os.path.join(directory, "state")
-  ckptr = ocp.PyTreeCheckpointer()
-  tree = ckptr.metadata(path)
+  tree = ocp.PyTreeCheckpointer().metadata(path)
   tree = getattr(tree, "item_metadata", tree)
   tree = getattr(tree, "tree", tree)
   if "params" not in tree:
     raise ValueError(f"Checkpoint {path} holds no params (keys: {sorted(tree)})")
-  have = {jax.tree_util.keystr(k): tuple(v.shape) for k, v in jax.tree_util.tree_leaves_with_path(tree["params"])}
-  want = {jax.tree_util.keystr(k): tuple(v.shape) for k, v in jax.tree_util.tree_leaves_with_path(abstract_params)}
-  bad = sorted(k for k in set(have) | set(want) if have.get(k) != want.get(k))
+  return step, path, _param_shapes(tree["params"])
+
+
+def restore_params(source: str, abstract_params: Any, *, fresh: str = "") -> tuple[int, Any, list[str]]:
+  """(step, params, fresh names) of the newest complete checkpoint under `source` (see _step_dir); only the
+  params are read, so the source run may have used another optimizer.
+
+  Every checkpoint param must exist in the model with the same shape. Model params the checkpoint lacks
+  are an error unless their "/"-joined name matches the regex `fresh` (config key model_init_fresh, e.g. a
+  caption decoder added on top of converted open_clip towers); those are returned as None leaves' names,
+  for the caller to keep at their initial values."""
+  step, path, have = params_metadata(source)
+  want = _param_shapes(abstract_params)
+  fresh_re = re.compile(fresh) if fresh else None
+  missing = sorted(k for k in want if k not in have)
+  new = [k for k in missing if fresh_re is not None and fresh_re.search(k)]
+  bad = sorted(k for k in set(have) | set(want) if have.get(k) != want.get(k) and k not in new)
   if bad:
     raise ValueError(f"Checkpoint {path} does not fit this model: {len(bad)} params differ, e.g. " + "; ".join(
-        f"{k}: checkpoint {have.get(k)} vs model {want.get(k)}" for k in bad[:3]))
-  restore_args = ocp.checkpoint_utils.construct_restore_args(abstract_params)
-  out = ckptr.restore(path, args=ocp.args.PyTreeRestore(item={"params": abstract_params},
+        f"{k}: checkpoint {have.get(k)} vs model {want.get(k)}" for k in bad[:3])
+        + ("" if not fresh else f" (config.model_init_fresh={fresh!r} lets only matching model params start fresh)"))
+  flat = traverse_util.flatten_dict(abstract_params, sep="/")
+  target = traverse_util.unflatten_dict({k: v for k, v in flat.items() if k not in new}, sep="/")
+  restore_args = ocp.checkpoint_utils.construct_restore_args(target)
+  ckptr = ocp.PyTreeCheckpointer()
+  out = ckptr.restore(path, args=ocp.args.PyTreeRestore(item={"params": target},
                                                          restore_args={"params": restore_args},
                                                          partial_restore=True))
-  return step, out["params"]
+  return step, out["params"], new
 
 
 def abstract_like(tree: Any) -> Any:

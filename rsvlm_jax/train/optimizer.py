@@ -28,11 +28,21 @@ def _decay_mask(params, no_decay_regex: str):
   return jax.tree_util.tree_map_with_path(keep, params)
 
 
+def _name_mask(params, regex: str):
+  pattern = re.compile(regex)
+  return jax.tree_util.tree_map_with_path(
+      lambda path, _: bool(pattern.search("/".join(str(getattr(k, "key", k)) for k in path))), params)
+
+
 def make_optimizer(cfg: ml_collections.ConfigDict, total_steps: int) -> optax.GradientTransformation:
-  """cfg = config.optim: lr, warmup_steps, weight_decay, grad_clip_norm, b1, b2."""
+  """cfg = config.optim: lr, warmup_steps, weight_decay, grad_clip_norm, b1, b2; optionally lr_mult_regex and
+  lr_mult: params whose "/"-joined name matches the regex train at lr * lr_mult (e.g. a fresh caption
+  decoder on top of pretrained towers fine-tuned at a small lr)."""
   sched = lr_schedule(cfg, total_steps)
+  regex, mult = cfg.get("lr_mult_regex", ""), float(cfg.get("lr_mult", 1.0))
   return optax.chain(
       optax.clip_by_global_norm(cfg.grad_clip_norm) if cfg.get("grad_clip_norm") else optax.identity(),
       optax.adamw(sched, b1=cfg.get("b1", 0.9), b2=cfg.get("b2", 0.999), weight_decay=cfg.weight_decay,
                   mask=lambda p: _decay_mask(p, cfg.get("no_decay_regex", r"pos_embedding|logit_|probe"))),
+      optax.masked(optax.scale(mult), lambda p: _name_mask(p, regex)) if regex and mult != 1.0 else optax.identity(),
   )

@@ -19,9 +19,11 @@ import ml_collections
 import numpy as np
 import optax
 from absl import logging
+from flax import traverse_util
 
 from rsvlm_jax.data import mixed_batch
 from rsvlm_jax.data import pipeline as pipeline_lib
+from rsvlm_jax.data import tokenizer as tokenizer_lib
 from rsvlm_jax.evaluate import evaluators as evaluators_lib
 from rsvlm_jax.evaluate import predictor as predictor_lib
 from rsvlm_jax.losses import registry as loss_registry
@@ -83,7 +85,8 @@ class Trainer:
         config.input, workdir, seed=config.seed,
         need_phrases="local_alignment" in self.active_losses,
         need_objects="object_alignment" in self.active_losses)
-    self.model = rsvlm.make_model(config, self.pipe.tokenizer.vocab_size)
+    self.model = rsvlm.make_model(config, self.pipe.tokenizer.vocab_size,
+                                  **tokenizer_lib.special_ids(self.pipe.tokenizer))
     self.total_steps = int(config.total_steps)
     self.tx = optimizer_lib.make_optimizer(config.optim, self.total_steps)
     self.schedule = optimizer_lib.lr_schedule(config.optim, self.total_steps)
@@ -102,7 +105,7 @@ class Trainer:
     dummy = _dummy_batch(self.pipe, cfg.input.batch_size)
 
     def init(rng):
-      params = self.model.init(rng, predictor_lib.prepare_images(dummy))["params"]
+      params = self.model.init(rng, dummy)["params"]
       return TrainState(step=jnp.zeros((), jnp.int32), params=params, opt_state=self.tx.init(params))
 
     abstract = jax.eval_shape(init, jax.random.key(cfg.seed))
@@ -127,17 +130,18 @@ class Trainer:
     return data_state
 
   def _adopt_model_init_tokenizer(self):
-    """With config.model_init, the token ids must be the source run's: its tokenizer.model is copied into
-    a workdir that has none (before the pipeline would train one), and a different one already there fails."""
+    """With config.model_init, the token ids must be the source run's: its tokenizer file (tokenizer.model,
+    or the CLIP BPE merges of converted open_clip weights) is copied into a workdir that has none (before the
+    pipeline would train one), and a different one already there fails."""
     source = self.config.get("model_init") or ""
     if not source or self.config.input.get("tokenizer_path"):
       return
     src = checkpoint_lib.source_tokenizer(source)
-    dst = os.path.join(self.workdir, "tokenizer.model")
     if src is None:
       logging.warning("config.model_init=%s has no tokenizer.model next to it: this run trains its own from "
                       "the training captions, which matches only if the data and vocab_size are the same", source)
       return
+    dst = os.path.join(self.workdir, os.path.basename(src))
     with open(src, "rb") as f:
       data = f.read()
     if os.path.exists(dst):
@@ -160,10 +164,21 @@ class Trainer:
     source = self.config.get("model_init") or ""
     if not source:
       return False
-    step, params = checkpoint_lib.restore_params(source, self.abstract_state.params)
+    fresh = self.config.get("model_init_fresh", "") or ""
+    step, loaded, new = checkpoint_lib.restore_params(source, self.abstract_state.params, fresh=fresh)
+    if new:  # Params the source lacks (config.model_init_fresh) keep their initial values.
+      init = traverse_util.flatten_dict(self.state.params, sep="/")
+      flat = traverse_util.flatten_dict(loaded, sep="/")
+      flat.update({k: init[k] for k in new})
+      loaded = traverse_util.unflatten_dict(flat, sep="/")
+      logging.info("config.model_init: %d params not in %s start from their initialisation "
+                   "(model_init_fresh=%r): %s", len(new), source, fresh, ", ".join(new[:8]) + (" ..." if len(new) > 8 else ""))
+    params = jax.device_put(loaded, self.state_sharding.params)
     opt_state = jax.jit(self.tx.init, out_shardings=self.state_sharding.opt_state)(params)
     self.state = self.state.replace(params=params, opt_state=opt_state)
     self.model_init = {"source": os.path.abspath(os.path.expanduser(source)), "step": step}
+    if new:
+      self.model_init["fresh"] = new
     logging.info("Initialised params from config.model_init=%s (step %d)", source, step)
     return True
 
@@ -177,7 +192,7 @@ class Trainer:
     losses_cfg = self.config.losses
 
     def step_fn(state: TrainState, batch):
-      batch = predictor_lib.prepare_images(mixed_batch.merge(batch))  # merge: no-op unless mixed buckets.
+      batch = mixed_batch.merge(batch)  # No-op unless mixed buckets; the model normalises the uint8 pixels.
 
       def loss_fn(params):
         _, out = self.model.apply({"params": params}, batch, train=True)

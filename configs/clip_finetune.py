@@ -1,0 +1,94 @@
+r"""Fine-tune converted open_clip weights (OpenAI CLIP, RemoteCLIP, GeoRSCLIP, SkyCLIP) on an RS caption set.
+
+  python -m rsvlm_jax.tools.convert_open_clip --model ViT-B-32 --checkpoint RemoteCLIP-ViT-B-32.pt --out /m/rc32
+  python -m rsvlm_jax.build_dataset rsicd --manual_dir=/data/RSICD --data_dir=/data/tfds
+  python -m rsvlm_jax.main --config=configs/clip_finetune.py:init=/m/rc32,dataset=rsicd,data_dir=/data/tfds \
+      --workdir=/runs/rc32_rsicd
+
+Args: init (the converted directory, required), dataset (rsicd, rsitmd, ucm, sydney, nwpu, rs_gpt4v, synthetic,
+or any TFDS name), data_dir, runlocal (smoke mode: a few steps, small batch), steps, batch, lr, wd, warmup,
+decoder (add a caption decoder on top of the towers, trained from scratch at lr * decoder_lr_mult), global_w,
+local_w, object_w, caption_w (MS-VLAM weights; local and object levels read the CLIP patch tokens through
+img_token_proj, initialised from visual.proj), dris (buckets at about 1/2, 3/4 and 1x the native patch grid),
+dris_at (serve: train at the native resolution, DRIS only when evaluating/serving; or train_and_serve), budget,
+res (a fixed training resolution other than the native one), seed.
+
+Defaults follow the published RS retrieval fine-tuning recipe of RS5M/GeoRSCLIP (RET-2: lr 5e-6, weight
+decay 0.5, 100 warmup steps) with the global level only, plus the caption decoder.
+"""
+import json
+import os
+
+import ml_collections
+
+from rsvlm_jax import config as config_lib
+
+DATASETS = {"rsicd": "rsicd", "rsitmd": "rsitmd", "ucm": "ucm_captions", "sydney": "sydney_captions",
+            "nwpu": "nwpu_captions", "rs_gpt4v": "rs_gpt4v/captions", "synthetic": "synthetic_scenes/demo"}
+
+
+def _converted(init: str) -> dict:
+  path = os.path.join(os.path.expanduser(init), "config.json")
+  if not init:
+    raise ValueError("configs/clip_finetune.py needs init=DIR (a directory written by "
+                     "python -m rsvlm_jax.tools.convert_open_clip, or a run fine-tuned from one)")
+  if not os.path.isfile(path):
+    raise FileNotFoundError(f"Config arg init={init}: no config.json there (convert the checkpoint first with "
+                            "python -m rsvlm_jax.tools.convert_open_clip)")
+  with open(path, encoding="utf-8") as f:
+    return json.load(f)
+
+
+def bucket_resolutions(native: int, patch: int) -> tuple[int, ...]:
+  """DRIS buckets at about 1/2, 3/4 and 1x the native patch grid (at least 2 patches a side)."""
+  grid = native // patch
+  return tuple(sorted({max(2, round(grid * f)) * patch for f in (0.5, 0.75, 1.0)}))
+
+
+def get_config(arg=None):
+  arg = config_lib.parse_arg(
+      arg, init="", dataset="rsicd", data_dir=os.environ.get("RSVLM_DATA_DIR", "data"), runlocal=False,
+      steps=2000, batch=128, lr=5e-6, wd=0.5, warmup=100, decoder=True, decoder_lr_mult=200.0, global_w=1.0,
+      local_w=0.0, object_w=0.0, caption_w=1.0, dris=False, dris_at="serve", budget=0.6, res=0, seed=0)
+  src = _converted(arg.init)
+  c = config_lib.load_config(config_lib.config_path("demo.py") + f":data_dir={arg.data_dir},seed={arg.seed},"
+                             f"dris_at={arg.dris_at},budget={arg.budget},runlocal={arg.runlocal}")
+  dataset = DATASETS.get(arg.dataset, arg.dataset)
+  if arg.runlocal and dataset == "synthetic_scenes/demo":
+    dataset = "synthetic_scenes/tiny"
+  c.input.dataset = dataset
+  c.model_init = arg.init
+  c.total_steps = arg.steps if not arg.runlocal else 3
+  c.ckpt_every = max(1, min(1000, c.total_steps))
+  c.eval_every = 0
+
+  # The model is the converted one (towers, projections, temperature), plus a fresh caption decoder.
+  c.model = ml_collections.ConfigDict(src["model"])
+  native, patch = int(src["input"]["resolutions"][-1]), int(src["input"]["patch_size"])
+  c.input.patch_size = patch
+  c.input.text_len = int(src["input"]["text_len"])
+  c.input.preprocess = src["input"].get("preprocess", "resize")
+  fixed = int(arg.res) or native
+  c.input.resolutions = bucket_resolutions(native, patch) if arg.dris else (fixed,)
+  c.input.mixed_buckets = bool(arg.dris and not arg.runlocal)
+  c.input.tokenizer_path = ""  # The converted directory's BPE merges are adopted into the workdir.
+  if arg.decoder:
+    width = int(src["model"]["text"]["width"])
+    c.model.decoder = ml_collections.ConfigDict({
+        "width": 64 if arg.runlocal else width, "depth": 1 if arg.runlocal else 4,
+        "num_heads": 2 if arg.runlocal else max(1, width // 64), "mlp_dim": 128 if arg.runlocal else 4 * width,
+        "max_len": c.input.text_len})
+    c.model_init_fresh = "^dec/"
+  c.losses.global_alignment.weight = arg.global_w
+  c.losses.local_alignment.weight = arg.local_w
+  c.losses.object_alignment.weight = arg.object_w
+  c.losses.captioning.weight = arg.caption_w if arg.decoder else 0.0
+  if not arg.decoder:
+    del c.evals["captioning"]
+
+  c.input.batch_size = 8 if arg.runlocal else arg.batch
+  c.optim.update(lr=arg.lr, weight_decay=arg.wd, warmup_steps=1 if arg.runlocal else arg.warmup, b2=0.98,
+                 lr_mult_regex="^dec/" if arg.decoder else "", lr_mult=arg.decoder_lr_mult)
+  for e in c.evals.values():
+    e.batch_size = 8 if arg.runlocal else 64
+  return c

@@ -1,0 +1,202 @@
+"""`rsvlm_jax.load(DIR)`: a trained workdir or converted open_clip weights as a ready-to-use model.
+
+    model = rsvlm_jax.load("/runs/rsicd")            # or a directory written by tools/convert_open_clip
+    ids = model.tokenize(["a port with many ships"])  # int32 [N, text_len]
+    zi = model.encode_images(["a.jpg", "b.png"])      # or uint8 [N, H, W, 3]; L2-normalised, numpy
+    zt = model.encode_texts(["a port with many ships"])
+    caps = model.caption(images)                      # models with a caption decoder
+
+Only the directory is read: config.json (model config, resolutions, preprocessing), the tokenizer file
+(tokenizer.model or tokenizer_bpe.txt.gz) and the newest complete checkpoint's params (orbax). The training
+dataset need not exist. Nothing is written into the directory.
+"""
+from __future__ import annotations
+
+import json
+import os
+from typing import Any, Sequence
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+from PIL import Image
+
+from rsvlm_jax.data import tokenizer as tokenizer_lib
+from rsvlm_jax.data import transforms
+from rsvlm_jax.models import rsvlm
+
+
+def as_config_dict(config: dict[str, Any]) -> ml_collections.ConfigDict:
+  """A JSON config (a workdir's config.json, or a converted model's) as a ConfigDict."""
+  return ml_collections.ConfigDict(config)
+
+
+def read_config(directory: str) -> ml_collections.ConfigDict:
+  path = os.path.join(directory, "config.json")
+  if not os.path.isfile(path):
+    raise FileNotFoundError(f"{directory} is neither a trained workdir nor a converted model: no config.json")
+  with open(path, encoding="utf-8") as f:
+    try:
+      return as_config_dict(json.load(f))
+    except json.JSONDecodeError as e:
+      raise ValueError(f"{path}: not valid JSON ({e})") from e
+
+
+def build_model(config: ml_collections.ConfigDict, tok) -> rsvlm.Model:
+  """The model of `config.model` with the tokenizer's vocabulary and special ids."""
+  return rsvlm.make_model(config, tok.vocab_size, **tokenizer_lib.special_ids(tok))
+
+
+def abstract_params(model: rsvlm.Model, size: int, text_len: int, *, with_token_proj: bool = False):
+  """Shapes of the params the model creates for images of `size` px and texts of `text_len` tokens (with
+  `with_token_proj`, also the MS-VLAM token projection)."""
+  batch = {"image": jnp.zeros((1, size, size, 3), jnp.uint8), "text": jnp.zeros((1, text_len), jnp.int32)}
+  if with_token_proj:
+    batch["phrases"] = jnp.zeros((1, 1, min(text_len, 8)), jnp.int32)
+  return jax.eval_shape(lambda: model.init(jax.random.key(0), batch))["params"]
+
+
+def read_image(path: str) -> np.ndarray:
+  """An image file as uint8 [H, W, 3] (RGB); errors name the file."""
+  try:
+    with Image.open(path) as im:
+      return np.asarray(im.convert("RGB"))
+  except (OSError, ValueError, Image.DecompressionBombError) as e:
+    raise ValueError(f"Cannot read image {path}: {e}") from e
+
+
+def clip_preprocess(image: np.ndarray, size: int) -> np.ndarray:
+  """open_clip's eval transform up to normalisation (which the model does): bicubic resize of the shorter
+  side to `size`, then a centre crop of size x size. A size x size input is returned unchanged."""
+  h, w = image.shape[:2]
+  if (h, w) == (size, size):
+    return image
+  if w <= h:
+    new_w, new_h = size, int(size * h / w)
+  else:
+    new_w, new_h = int(size * w / h), size
+  pil = Image.fromarray(image)
+  if (new_w, new_h) != (w, h):
+    pil = pil.resize((new_w, new_h), Image.BICUBIC)
+  top, left = int(round((new_h - size) / 2.0)), int(round((new_w - size) / 2.0))
+  return np.asarray(pil.crop((left, top, left + size, top + size)))
+
+
+class LoadedModel:
+  """A model with its params and tokenizer; every method takes and returns numpy."""
+
+  def __init__(self, directory: str, config: ml_collections.ConfigDict, model: rsvlm.Model, params, tok, step: int):
+    self.directory, self.config, self.model, self.params, self.tokenizer, self.step = (
+        directory, config, model, params, tok, step)
+    self.text_len = int(config.input.text_len)
+    self.resolution = int(list(config.input.resolutions)[-1])
+    self.preprocessing = config.input.get("preprocess", "resize")
+    self._encode_images = jax.jit(lambda p, x: model.apply({"params": p}, x, method=rsvlm.Model.encode_image)[0])
+    self._encode_texts = jax.jit(lambda p, t: model.apply({"params": p}, t, method=rsvlm.Model.encode_text))
+    self._captioners = {}
+
+  @property
+  def has_decoder(self) -> bool:
+    return self.model.decoder is not None
+
+  def tokenize(self, texts: Sequence[str] | str) -> np.ndarray:
+    """int32 [N, text_len], exactly as training and evaluation tokenize captions."""
+    texts = [texts] if isinstance(texts, str) else list(texts)
+    return self.tokenizer.encode_batch(texts, self.text_len)
+
+  def preprocess(self, image, resolution: int | None = None) -> np.ndarray:
+    """A path, PIL image or uint8 [H, W, 3] array -> uint8 [R, R, 3] as this model expects it."""
+    r = int(resolution or self.resolution)
+    if isinstance(image, (str, os.PathLike)):
+      image = read_image(os.fspath(image))
+    elif isinstance(image, Image.Image):
+      image = np.asarray(image.convert("RGB"))
+    image = np.asarray(image)
+    if image.ndim != 3 or image.shape[-1] != 3 or image.dtype != np.uint8:
+      raise ValueError(f"Expected a uint8 [H, W, 3] image, got {image.dtype} {image.shape}")
+    if self.preprocessing == "clip":
+      return clip_preprocess(image, r)
+    return transforms.resize(image, r)
+
+  def _image_batches(self, images, batch_size: int, resolution: int | None):
+    if isinstance(images, np.ndarray) and images.ndim == 3:
+      images = images[None]
+    items = list(images) if not isinstance(images, np.ndarray) else [images[i] for i in range(len(images))]
+    for start in range(0, len(items), batch_size):
+      chunk = np.stack([self.preprocess(x, resolution) for x in items[start:start + batch_size]])
+      yield _pad_to(chunk, batch_size), len(chunk)
+
+  def encode_images(self, images, *, batch_size: int = 32, resolution: int | None = None) -> np.ndarray:
+    """L2-normalised image embeddings float32 [N, E] of paths, PIL images or uint8 [N, H, W, 3]."""
+    out = [np.asarray(self._encode_images(self.params, jnp.asarray(b)))[:n]
+           for b, n in self._image_batches(images, batch_size, resolution)]
+    return np.concatenate(out) if out else np.zeros((0, self.model.embed_dim), np.float32)
+
+  def encode_texts(self, texts: Sequence[str] | str, *, batch_size: int = 256) -> np.ndarray:
+    """L2-normalised text embeddings float32 [N, E]."""
+    tokens = self.tokenize(texts)
+    out = [np.asarray(self._encode_texts(self.params, jnp.asarray(_pad_to(tokens[i:i + batch_size], batch_size))))
+           [:len(tokens[i:i + batch_size])] for i in range(0, len(tokens), batch_size)]
+    return np.concatenate(out) if out else np.zeros((0, self.model.embed_dim), np.float32)
+
+  def caption(self, images, *, beam: int = 0, batch_size: int = 16, resolution: int | None = None) -> list[str]:
+    """Captions (greedy, or beam search with `beam` > 1) for paths, PIL images or uint8 [N, H, W, 3]."""
+    if not self.has_decoder:
+      raise ValueError(f"The model in {self.directory} has no caption decoder (converted open_clip towers get "
+                       "one by fine-tuning with configs/clip_finetune.py)")
+    from rsvlm_jax.evaluate import decode  # pylint: disable=g-import-not-at-top
+    if beam not in self._captioners:
+      model, max_len = self.model, self.text_len
+
+      def fn(params, image):
+        _, img = model.apply({"params": params}, image, method=rsvlm.Model.encode_image)
+        if beam > 1:
+          return decode.beam_search(model, params, img["tokens"], max_len, beam)
+        return decode.greedy(model, params, img["tokens"], max_len)
+
+      self._captioners[beam] = jax.jit(fn)
+    out = []
+    for b, n in self._image_batches(images, batch_size, resolution):
+      ids = np.asarray(self._captioners[beam](self.params, jnp.asarray(b)))[:n]
+      out.extend(self.tokenizer.decode(row) for row in ids)
+    return out
+
+
+def _pad_to(x: np.ndarray, n: int) -> np.ndarray:
+  if len(x) == n:
+    return x
+  return np.concatenate([x, np.zeros((n - len(x),) + x.shape[1:], x.dtype)])
+
+
+def load(path: str) -> LoadedModel:
+  """A trained workdir (or its checkpoints/ or one step's directory) or a converted open_clip directory."""
+  from rsvlm_jax.train import checkpoint as checkpoint_lib  # pylint: disable=g-import-not-at-top
+  directory = os.path.abspath(os.path.expanduser(path))
+  if not os.path.isdir(directory):
+    raise FileNotFoundError(f"No such model directory: {directory}")
+  root = directory
+  for _ in range(2):  # A checkpoints/ or checkpoints/STEP path: the run's workdir holds config and tokenizer.
+    if os.path.isfile(os.path.join(root, "config.json")):
+      break
+    root = os.path.dirname(root)
+  config = read_config(root if os.path.isfile(os.path.join(root, "config.json")) else directory)
+  tok_path = tokenizer_lib.find_in_dir(root) or config.input.get("tokenizer_path") or None
+  if not tok_path:
+    raise FileNotFoundError(f"{root} has no tokenizer file ({tokenizer_lib.SENTENCEPIECE_FILE} or "
+                            f"{tokenizer_lib.CLIP_BPE_FILE})")
+  tok = tokenizer_lib.from_file(tok_path)
+  model = build_model(config, tok)
+  step, state_path, shapes = checkpoint_lib.params_metadata(directory)
+  device = jax.sharding.SingleDeviceSharding(jax.devices()[0])
+  flat = {k: jax.ShapeDtypeStruct(s, jnp.float32, sharding=device) for k, s in shapes.items()}
+  from flax import traverse_util  # pylint: disable=g-import-not-at-top
+  abstract = traverse_util.unflatten_dict(flat, sep="/")
+  want = traverse_util.flatten_dict(
+      abstract_params(model, int(list(config.input.resolutions)[-1]), int(config.input.text_len)), sep="/")
+  bad = sorted(k for k, v in want.items() if tuple(v.shape) != shapes.get(k))
+  if bad:
+    raise ValueError(f"Checkpoint {state_path} does not fit the model of {root}/config.json: e.g. " + "; ".join(
+        f"{k}: checkpoint {shapes.get(k)} vs model {tuple(want[k].shape)}" for k in bad[:3]))
+  step, params, _ = checkpoint_lib.restore_params(directory, abstract)
+  return LoadedModel(root, config, model, params, tok, step)

@@ -1,0 +1,169 @@
+r"""Convert an open_clip checkpoint (OpenAI CLIP, RemoteCLIP, GeoRSCLIP, SkyCLIP, ...) into an rsvlm_jax model.
+
+  python -m rsvlm_jax.tools.convert_open_clip --model ViT-B-32 --checkpoint RemoteCLIP-ViT-B-32.pt \
+      --out /models/remoteclip_b32 [--quick_gelu]
+
+--checkpoint: a plain state dict (.pt/.bin/.pth, read with torch.load(weights_only=True)), an open_clip
+training checkpoint ({"state_dict": {"module.visual...."}}) or .safetensors (read without torch).
+--model: ViT-B-32, ViT-B-16, ViT-L-14, ViT-L-14-336, ViT-H-14 (or NAME-quickgelu); --model_config: open_clip's
+JSON config of any other ViT architecture. --quick_gelu: the weights were trained with QuickGELU (OpenAI's
+originals; a fine-tune keeps whatever activation it was trained with). The activation is written into the
+model config and never guessed later.
+
+The output directory is what `config.model_init=DIR` (fine-tuning, configs/clip_finetune.py) and
+`rsvlm_jax.load(DIR)` accept: config.json (model config, native resolution, open_clip preprocessing),
+tokenizer_bpe.txt.gz (the CLIP BPE merges, from the installed open_clip or --bpe_vocab), checkpoints/0/
+(orbax params) and conversion.json (source file, its SHA-256, architecture, activation). It is written
+to a temporary directory and renamed into place only when complete.
+"""
+from __future__ import annotations
+
+import datetime
+import hashlib
+import json
+import os
+import shutil
+import sys
+
+from absl import app
+from absl import flags
+from absl import logging
+
+from rsvlm_jax.convert import open_clip_archs
+from rsvlm_jax.convert import open_clip_weights
+from rsvlm_jax.data import tokenizer as tokenizer_lib
+
+
+def default_bpe_vocab() -> str:
+  """The BPE merges file shipped inside the installed open_clip package (no torch import needed)."""
+  import importlib.util  # pylint: disable=g-import-not-at-top
+  spec = importlib.util.find_spec("open_clip")
+  if spec is None or not spec.submodule_search_locations:
+    raise FileNotFoundError("No --bpe_vocab given and open_clip is not installed: pass --bpe_vocab "
+                            "bpe_simple_vocab_16e6.txt.gz (it ships with open_clip and OpenAI's CLIP repositories)")
+  path = os.path.join(list(spec.submodule_search_locations)[0], "bpe_simple_vocab_16e6.txt.gz")
+  if not os.path.isfile(path):
+    raise FileNotFoundError(f"open_clip is installed but has no {path}: pass --bpe_vocab")
+  return path
+
+
+def _sha256(path: str) -> str:
+  h = hashlib.sha256()
+  with open(path, "rb") as f:
+    for chunk in iter(lambda: f.read(1 << 20), b""):
+      h.update(chunk)
+  return h.hexdigest()
+
+
+def converted_config(model_cfg: dict, size: int, record: dict) -> dict:
+  """The config.json of a converted model: what `rsvlm_jax.load` and configs/clip_finetune.py read."""
+  return {"model": model_cfg, "compute_dtype": "float32",
+          "input": {"text_len": model_cfg["text"]["max_len"], "resolutions": [size],
+                    "patch_size": int(model_cfg["image"]["variant"].split("/")[1]), "preprocess": "clip"},
+          "converted_from": record}
+
+
+def convert(checkpoint: str, out: str, *, model: str = "", model_config: str = "", quick_gelu: bool = False,
+            bpe_vocab: str = "", overwrite: bool = False) -> str:
+  """Converts `checkpoint` into the directory `out` (see module doc); returns `out`."""
+  import jax  # pylint: disable=g-import-not-at-top
+  from rsvlm_jax.train import checkpoint as checkpoint_lib  # pylint: disable=g-import-not-at-top
+
+  out = os.path.abspath(os.path.expanduser(out))
+  if os.path.exists(out) and not overwrite:
+    raise FileExistsError(f"--out {out} already exists; pass --overwrite to replace it")
+  arch, named_quick = open_clip_archs.arch_from_name_or_file(model, model_config)
+  quick = bool(quick_gelu or named_quick)
+  model_cfg = open_clip_archs.model_config(arch, quick)
+  size = open_clip_archs.native_size(arch)
+  bpe_vocab = bpe_vocab or default_bpe_vocab()
+  tok = tokenizer_lib.from_file(bpe_vocab)
+  if tok.vocab_size != open_clip_archs.vocab_size(arch):
+    raise ValueError(f"--bpe_vocab {bpe_vocab} gives {tok.vocab_size} ids, the architecture's vocab is "
+                     f"{open_clip_archs.vocab_size(arch)}")
+
+  logging.info("Reading %s", checkpoint)
+  sd = open_clip_weights.read_state_dict(checkpoint)
+  params = open_clip_weights.to_params(sd, model_cfg, tok.vocab_size, source=checkpoint)
+  record = {"checkpoint": os.path.abspath(checkpoint), "sha256": _sha256(checkpoint),
+            "model": model or None, "model_config_file": model_config or None, "open_clip_config": arch,
+            "activation": "quick_gelu" if quick else "gelu", "num_keys": len(sd),
+            "converted_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
+  logging.info("Activation: %s. OpenAI's original CLIP weights use QuickGELU; a fine-tune keeps the activation "
+               "it was trained with (RemoteCLIP/GeoRSCLIP were trained with open_clip's non-quickgelu configs)",
+               record["activation"])
+
+  tmp = f"{out}.partial-{os.getpid()}"
+  shutil.rmtree(tmp, ignore_errors=True)
+  os.makedirs(tmp)
+  try:
+    config = converted_config(model_cfg, size, record)
+    _check_against_model(config, tok, params)
+    with open(os.path.join(tmp, "config.json"), "w") as f:
+      json.dump(config, f, indent=2)
+    with open(os.path.join(tmp, "conversion.json"), "w") as f:
+      json.dump(record, f, indent=2)
+    tok.save(os.path.join(tmp, tokenizer_lib.CLIP_BPE_FILE))
+    ckpt = checkpoint_lib.Checkpointer(os.path.join(tmp, "checkpoints"), async_save=False)
+    ckpt.save(0, {"params": jax.tree.map(jax.numpy.asarray, params)}, {"converted_from": record["checkpoint"]},
+              force=True)
+    ckpt.close()
+    if os.path.exists(out):
+      old = f"{out}.old-{os.getpid()}"
+      os.rename(out, old)
+      os.rename(tmp, out)
+      shutil.rmtree(old)
+    else:
+      os.rename(tmp, out)
+  except BaseException:
+    shutil.rmtree(tmp, ignore_errors=True)
+    raise
+  logging.info("Converted %s (%d keys, %s) -> %s", checkpoint, len(sd), record["activation"], out)
+  return out
+
+
+def _check_against_model(config: dict, tok, params) -> None:
+  """Every param the model creates exists in the converted tree with the same shape (and nothing else)."""
+  import jax  # pylint: disable=g-import-not-at-top
+  from rsvlm_jax import loading  # pylint: disable=g-import-not-at-top
+  model = loading.build_model(loading.as_config_dict(config), tok)
+  want = loading.abstract_params(model, config["input"]["resolutions"][-1], config["input"]["text_len"],
+                                 with_token_proj=True)
+  have = jax.tree_util.tree_map(lambda x: x.shape, params)
+  want = jax.tree_util.tree_map(lambda x: tuple(x.shape), want)
+  flat_have = dict(jax.tree_util.tree_leaves_with_path(have, is_leaf=lambda x: isinstance(x, tuple)))
+  flat_want = dict(jax.tree_util.tree_leaves_with_path(want, is_leaf=lambda x: isinstance(x, tuple)))
+  names = lambda d: {jax.tree_util.keystr(k): v for k, v in d.items()}
+  flat_have, flat_want = names(flat_have), names(flat_want)
+  bad = sorted(k for k in set(flat_have) | set(flat_want) if flat_have.get(k) != flat_want.get(k))
+  if bad:
+    raise AssertionError("Converted params do not fit the model (a converter bug): " + "; ".join(
+        f"{k}: converted {flat_have.get(k)} vs model {flat_want.get(k)}" for k in bad[:5]))
+
+
+FLAGS = flags.FLAGS
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+  if not FLAGS.model and not FLAGS.model_config:
+    raise app.UsageError("Pass --model NAME (e.g. ViT-B-32) or --model_config FILE.json")
+  try:
+    convert(FLAGS.checkpoint, FLAGS.out, model=FLAGS.model, model_config=FLAGS.model_config,
+            quick_gelu=FLAGS.quick_gelu, bpe_vocab=FLAGS.bpe_vocab, overwrite=FLAGS.overwrite)
+  except (FileNotFoundError, FileExistsError, ValueError, ImportError) as e:
+    print(f"convert_open_clip: error: {e}", file=sys.stderr)
+    sys.exit(2)
+
+
+if __name__ == "__main__":
+  flags.DEFINE_string("model", "", "open_clip architecture name, e.g. ViT-B-32 (or ViT-B-32-quickgelu).")
+  flags.DEFINE_string("model_config", "", "open_clip JSON config of the architecture (instead of --model).")
+  flags.DEFINE_string("checkpoint", None, "State dict (.pt/.bin/.pth), open_clip training checkpoint or .safetensors.")
+  flags.DEFINE_string("out", None, "Output directory (model_init / rsvlm_jax.load).")
+  flags.DEFINE_bool("quick_gelu", False, "The weights were trained with QuickGELU (OpenAI's original CLIP).")
+  flags.DEFINE_string("bpe_vocab", "", "CLIP BPE merges file; default: the one inside the installed open_clip.")
+  flags.DEFINE_bool("overwrite", False, "Replace an existing --out directory.")
+  flags.mark_flags_as_required(["checkpoint", "out"])
+  app.run(main)
