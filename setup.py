@@ -17,13 +17,25 @@ INSTALL_REQUIRES = [
     "importlib_resources>=6",
     "sentencepiece>=0.2",
     "tensorboardX>=2.6",
+    # CLIP BPE tokenizer of converted open_clip weights (text cleaning and the CLIP pre-split regex), and
+    # .safetensors checkpoints read without torch.
+    "ftfy>=6.1",
+    "regex>=2024.4",
+    "safetensors>=0.4",
 ]
+# torch/open_clip are never needed to train or serve: the converter reads .pt/.bin with torch, and the tests
+# use open_clip (with random weights, created locally) as the reference for parity. torch 2.14.1 and
+# torchvision 0.29.1 are the pair whose wheels install offline on the reference machine.
+_TORCH = ["torch==2.14.1", "torchvision==0.29.1", "open-clip-torch==3.3.0"]
 EXTRAS = {
     # pycocoevalcap is the independent reference for the captioning metrics;
     # tensorflow-cpu is needed only by TFDS's own DatasetBuilderTestCase harness.
-    "test": ["pytest>=8", "pycocoevalcap==1.2", "tensorflow-cpu>=2.21,<2.22", "dill"],
+    # open_clip is the reference for the converted towers and the CLIP tokenizer.
+    "test": ["pytest>=8", "pycocoevalcap==1.2", "tensorflow-cpu>=2.21,<2.22", "dill"] + _TORCH,
+    # Reading .pt/.bin checkpoints in tools/convert_open_clip (and open_clip's BPE merges file).
+    "convert": _TORCH,
     # open_clip (PyTorch) is the reference that bench/train_step.py measures our training step against.
-    "bench": ["torch==2.15.0", "open-clip-torch==3.3.0"],
+    "bench": _TORCH,
 }
 
 setuptools.setup(

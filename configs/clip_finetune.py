@@ -86,9 +86,11 @@ def get_config(arg=None):
   if not arg.decoder:
     del c.evals["captioning"]
 
-  c.input.batch_size = 8 if arg.runlocal else arg.batch
+  c.input.batch_size = 2 if arg.runlocal else arg.batch  # runlocal: the dummy builds hold a few images.
+  if arg.runlocal:
+    c.num_devices = 1
   c.optim.update(lr=arg.lr, weight_decay=arg.wd, warmup_steps=1 if arg.runlocal else arg.warmup, b2=0.98,
                  lr_mult_regex="^dec/" if arg.decoder else "", lr_mult=arg.decoder_lr_mult)
   for e in c.evals.values():
-    e.batch_size = 8 if arg.runlocal else 64
+    e.batch_size = 2 if arg.runlocal else 64
   return c
