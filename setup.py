@@ -22,6 +22,8 @@ INSTALL_REQUIRES = [
     "ftfy>=6.1",
     "regex>=2024.4",
     "safetensors>=0.4",
+    # TIFF/GeoTIFF of any bit depth and band count (data/image_io.py).
+    "tifffile>=2024.1",
 ]
 # torch/open_clip are never needed to train or serve: the converter reads .pt/.bin with torch, and the tests
 # use open_clip (with random weights, created locally) as the reference for parity. torch 2.14.1 and

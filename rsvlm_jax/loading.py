@@ -22,6 +22,7 @@ import ml_collections
 import numpy as np
 from PIL import Image
 
+from rsvlm_jax.data import image_io
 from rsvlm_jax.data import tokenizer as tokenizer_lib
 from rsvlm_jax.data import transforms
 from rsvlm_jax.models import rsvlm
@@ -57,15 +58,6 @@ def abstract_params(model: rsvlm.Model, size: int, text_len: int, *, with_token_
   return jax.eval_shape(lambda: model.init(jax.random.key(0), batch))["params"]
 
 
-def read_image(path: str) -> np.ndarray:
-  """An image file as uint8 [H, W, 3] (RGB); errors name the file."""
-  try:
-    with Image.open(path) as im:
-      return np.asarray(im.convert("RGB"))
-  except (OSError, ValueError, Image.DecompressionBombError) as e:
-    raise ValueError(f"Cannot read image {path}: {e}") from e
-
-
 def clip_preprocess(image: np.ndarray, size: int) -> np.ndarray:
   """open_clip's eval transform up to normalisation (which the model does): bicubic resize of the shorter
   side to `size`, then a centre crop of size x size. A size x size input is returned unchanged."""
@@ -84,17 +76,31 @@ def clip_preprocess(image: np.ndarray, size: int) -> np.ndarray:
 
 
 class LoadedModel:
-  """A model with its params and tokenizer; every method takes and returns numpy."""
+  """A model with its params and tokenizer; every method takes and returns numpy.
+
+  Images are paths (read by data/image_io: JPEG, PNG, TIFF/GeoTIFF, 8/16-bit and float, any band count;
+  `read_options` sets bands, stretch and size limits), PIL images or uint8 [H, W, 3] arrays (or one
+  [N, H, W, 3] array). `dris=True` encodes each image at the bucket its DRIS score picks (thresholds
+  calibrated in the workdir), otherwise at `resolution` (default: the largest configured one)."""
 
   def __init__(self, directory: str, config: ml_collections.ConfigDict, model: rsvlm.Model, params, tok, step: int):
     self.directory, self.config, self.model, self.params, self.tokenizer, self.step = (
         directory, config, model, params, tok, step)
     self.text_len = int(config.input.text_len)
-    self.resolution = int(list(config.input.resolutions)[-1])
+    self.resolutions = tuple(int(r) for r in config.input.resolutions)
+    self.resolution = self.resolutions[-1]
     self.preprocessing = config.input.get("preprocess", "resize")
-    self._encode_images = jax.jit(lambda p, x: model.apply({"params": p}, x, method=rsvlm.Model.encode_image)[0])
+    self.read_options = image_io.ReadOptions()
+    c2f = config.input.get("coarse_to_fine")
+    self._tiles = (transforms.CoarseToFineTiles(c2f.num_tiles, c2f.tile_grid, c2f.tile_size)
+                   if c2f and c2f.get("num_tiles", 0) > 0 else None)
+    encode = lambda p, b: model.apply({"params": p}, b["image"], b.get("tiles"), b.get("tile_boxes"),
+                                      method=rsvlm.Model.encode_image)
+    self._encode_images = jax.jit(lambda p, b: encode(p, b)[0])
     self._encode_texts = jax.jit(lambda p, t: model.apply({"params": p}, t, method=rsvlm.Model.encode_text))
+    self._encode = encode
     self._captioners = {}
+    self._dris = None
 
   @property
   def has_decoder(self) -> bool:
@@ -105,33 +111,79 @@ class LoadedModel:
     texts = [texts] if isinstance(texts, str) else list(texts)
     return self.tokenizer.encode_batch(texts, self.text_len)
 
-  def preprocess(self, image, resolution: int | None = None) -> np.ndarray:
-    """A path, PIL image or uint8 [H, W, 3] array -> uint8 [R, R, 3] as this model expects it."""
-    r = int(resolution or self.resolution)
+  def read(self, image) -> np.ndarray:
+    """A path, PIL image or uint8 [H, W, 3] array -> the source image, uint8 [H, W, 3]."""
     if isinstance(image, (str, os.PathLike)):
-      image = read_image(os.fspath(image))
-    elif isinstance(image, Image.Image):
-      image = np.asarray(image.convert("RGB"))
+      return image_io.read_image(os.fspath(image), self.read_options)
+    if isinstance(image, Image.Image):
+      return np.asarray(image.convert("RGB"))
     image = np.asarray(image)
     if image.ndim != 3 or image.shape[-1] != 3 or image.dtype != np.uint8:
       raise ValueError(f"Expected a uint8 [H, W, 3] image, got {image.dtype} {image.shape}")
-    if self.preprocessing == "clip":
-      return clip_preprocess(image, r)
-    return transforms.resize(image, r)
+    return image
 
-  def _image_batches(self, images, batch_size: int, resolution: int | None):
+  def preprocess(self, image, resolution: int | None = None) -> np.ndarray:
+    """A path, PIL image or uint8 array -> uint8 [R, R, 3] as this model expects it."""
+    return self._inputs(self.read(image), int(resolution or self.resolution))["image"]
+
+  def _inputs(self, source: np.ndarray, r: int) -> dict[str, np.ndarray]:
+    if self.preprocessing == "clip":
+      return {"image": clip_preprocess(source, r)}
+    ex = transforms.ResizeImage(r)({"image": source}, None)
+    if self._tiles is not None:
+      ex = self._tiles(ex, None)
+    return {k: ex[k] for k in ("image", "tiles", "tile_boxes") if k in ex}
+
+  def dris_resolutions(self, sources: Sequence[np.ndarray]) -> list[int]:
+    """The DRIS bucket resolution of each source image: its score (the run's scorer) against the thresholds
+    calibrated in the workdir (dris/thresholds.json) or set in config.input.thresholds."""
+    if len(self.resolutions) == 1:
+      return [self.resolution] * len(sources)
+    if self._dris is None:
+      from rsvlm_jax import dris as dris_lib  # pylint: disable=g-import-not-at-top
+      cfg = self.config.input
+      thresholds = list(cfg.get("thresholds") or ())
+      path = os.path.join(self.directory, "dris", "thresholds.json")
+      if not thresholds and os.path.isfile(path):
+        with open(path) as f:
+          thresholds = json.load(f)["thresholds"]
+      if len(thresholds) != len(self.resolutions) - 1:
+        raise ValueError(f"DRIS needs {len(self.resolutions) - 1} calibrated thresholds: {path} is missing (evaluate "
+                         "the run once with its DRIS config, --mode=eval, to calibrate them) or config.input.thresholds")
+      if cfg.get("scorer"):
+        from rsvlm_jax import dris_learned  # pylint: disable=g-import-not-at-top
+        scorer = dris_learned.load(cfg.scorer)
+      else:
+        scorer = lambda im: dris_lib.image_score(im, size=int(cfg.get("score_size", 64)))
+      self._dris = (scorer, np.asarray(thresholds, np.float32), dris_lib.choose_bucket)
+    scorer, thresholds, choose = self._dris
+    ids = choose(np.array([scorer(s) for s in sources], np.float32), thresholds)
+    return [self.resolutions[int(i)] for i in ids]
+
+  def _run(self, fn, images, batch_size: int, resolution: int | None, dris: bool) -> list[np.ndarray]:
+    """fn(params, batch) over the images grouped by resolution in fixed-size padded batches, in input order."""
     if isinstance(images, np.ndarray) and images.ndim == 3:
       images = images[None]
-    items = list(images) if not isinstance(images, np.ndarray) else [images[i] for i in range(len(images))]
-    for start in range(0, len(items), batch_size):
-      chunk = np.stack([self.preprocess(x, resolution) for x in items[start:start + batch_size]])
-      yield _pad_to(chunk, batch_size), len(chunk)
+    items = [images[i] for i in range(len(images))] if isinstance(images, np.ndarray) else list(images)
+    sources = [self.read(x) for x in items]
+    res = self.dris_resolutions(sources) if dris else [int(resolution or self.resolution)] * len(sources)
+    out: list[np.ndarray | None] = [None] * len(sources)
+    for r in sorted(set(res)):
+      idx = [i for i, x in enumerate(res) if x == r]
+      for start in range(0, len(idx), batch_size):
+        chunk = idx[start:start + batch_size]
+        exs = [self._inputs(sources[i], r) for i in chunk]
+        batch = {k: jnp.asarray(_pad_to(np.stack([e[k] for e in exs]), batch_size)) for k in exs[0]}
+        values = np.asarray(fn(self.params, batch))
+        for j, i in enumerate(chunk):
+          out[i] = values[j]
+    return out
 
-  def encode_images(self, images, *, batch_size: int = 32, resolution: int | None = None) -> np.ndarray:
-    """L2-normalised image embeddings float32 [N, E] of paths, PIL images or uint8 [N, H, W, 3]."""
-    out = [np.asarray(self._encode_images(self.params, jnp.asarray(b)))[:n]
-           for b, n in self._image_batches(images, batch_size, resolution)]
-    return np.concatenate(out) if out else np.zeros((0, self.model.embed_dim), np.float32)
+  def encode_images(self, images, *, batch_size: int = 32, resolution: int | None = None,
+                    dris: bool = False) -> np.ndarray:
+    """L2-normalised image embeddings float32 [N, E]."""
+    rows = self._run(self._encode_images, images, batch_size, resolution, dris)
+    return np.stack(rows) if rows else np.zeros((0, self.model.embed_dim), np.float32)
 
   def encode_texts(self, texts: Sequence[str] | str, *, batch_size: int = 256) -> np.ndarray:
     """L2-normalised text embeddings float32 [N, E]."""
@@ -140,27 +192,25 @@ class LoadedModel:
            [:len(tokens[i:i + batch_size])] for i in range(0, len(tokens), batch_size)]
     return np.concatenate(out) if out else np.zeros((0, self.model.embed_dim), np.float32)
 
-  def caption(self, images, *, beam: int = 0, batch_size: int = 16, resolution: int | None = None) -> list[str]:
-    """Captions (greedy, or beam search with `beam` > 1) for paths, PIL images or uint8 [N, H, W, 3]."""
+  def caption(self, images, *, beam: int = 0, batch_size: int = 16, resolution: int | None = None,
+              dris: bool = False) -> list[str]:
+    """Captions (greedy, or beam search with `beam` > 1)."""
     if not self.has_decoder:
       raise ValueError(f"The model in {self.directory} has no caption decoder (converted open_clip towers get "
                        "one by fine-tuning with configs/clip_finetune.py)")
     from rsvlm_jax.evaluate import decode  # pylint: disable=g-import-not-at-top
     if beam not in self._captioners:
-      model, max_len = self.model, self.text_len
+      model, max_len, encode = self.model, self.text_len, self._encode
 
-      def fn(params, image):
-        _, img = model.apply({"params": params}, image, method=rsvlm.Model.encode_image)
+      def fn(params, batch):
+        _, img = encode(params, batch)
         if beam > 1:
           return decode.beam_search(model, params, img["tokens"], max_len, beam)
         return decode.greedy(model, params, img["tokens"], max_len)
 
       self._captioners[beam] = jax.jit(fn)
-    out = []
-    for b, n in self._image_batches(images, batch_size, resolution):
-      ids = np.asarray(self._captioners[beam](self.params, jnp.asarray(b)))[:n]
-      out.extend(self.tokenizer.decode(row) for row in ids)
-    return out
+    rows = self._run(self._captioners[beam], images, batch_size, resolution, dris)
+    return [self.tokenizer.decode(r) for r in rows]
 
 
 def _pad_to(x: np.ndarray, n: int) -> np.ndarray:
