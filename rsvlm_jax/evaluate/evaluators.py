@@ -179,3 +179,7 @@ def _local_rows(rows: np.ndarray) -> np.ndarray:
   import jax  # pylint: disable=g-import-not-at-top
   n = len(rows) // jax.process_count()
   return rows[jax.process_index() * n:(jax.process_index() + 1) * n]
+
+
+# Evaluators defined in their own modules register themselves on import.
+from rsvlm_jax.evaluate import zero_shot  # noqa: E402,F401  pylint: disable=wrong-import-position,unused-import

@@ -24,6 +24,8 @@ def build(results: dict[str, Any], num_test_images: int, step: int) -> dict[str,
     out["examples"] = cap.get("examples", [])
   if "efficiency" in results:
     out["efficiency"] = results["efficiency"]
+  if "zero_shot" in results:  # {"top1", "top5", "per_class", "num_images", "num_templates"}.
+    out["zero_shot"] = results["zero_shot"]
   by = _by_complexity(results)
   if by:
     out["by_complexity"] = by
@@ -59,6 +61,9 @@ def table(metrics: dict[str, Any]) -> str:
       rows.append((f"retrieval {k} (%)", f"{v:.2f}"))
   for k, v in metrics.get("captioning", {}).items():
     rows.append((f"captioning {k}", f"{v:.4f}"))
+  zs = metrics.get("zero_shot")
+  if zs:
+    rows.append(("zero-shot top-1 / top-5 (%)", f"{zs['top1']:.2f} / {zs['top5']:.2f}"))
   eff = metrics.get("efficiency", {})
   if eff:
     rows.append(("tokens / image", f"{eff['tokens_per_image']:.1f}"))
