@@ -43,7 +43,11 @@ def get_config(arg=None):
   # Regex over "/"-joined param names that may be absent from model_init's checkpoint and start from their
   # initialisation (e.g. "^dec/" for a caption decoder added on top of converted open_clip towers).
   c.model_init_fresh = ""
-  # -1 = the mode's default: 800 steps / checkpoint every 200 (runlocal: 6 / 3).
+  # -1 = the mode's default: 800 steps / checkpoint every 200 (runlocal: 6 / 3); other values must be positive.
+  for key in ("steps", "ckpt_every"):
+    if arg[key] != -1 and arg[key] < 1:
+      raise ValueError(f"Config arg {key!r} must be a positive number of steps (or -1 for the default), "
+                       f"got {arg[key]}")
   c.total_steps = arg.steps if arg.steps > 0 else (6 if arg.runlocal else 800)
   c.ckpt_every = arg.ckpt_every if arg.ckpt_every > 0 else (3 if arg.runlocal else 200)
   c.eval_every = arg.eval_every

@@ -5,22 +5,76 @@ importing this module never defines absl flags that could clash with the caller'
 """
 from __future__ import annotations
 
+import logging as std_logging
 import os
 
 from absl import logging
 
+# Packages whose INFO lines are hidden unless asked for (orbax writes ~30 per checkpoint save).
+QUIET_PACKAGES = ("orbax",)
 
-def run(config, workdir: str, mode: str = "train_and_eval") -> dict:
-  """Runs a job programmatically (used by tests, sweeps and benchmarks); returns the final metrics."""
+
+class _QuietLibraries(std_logging.Filter):
+  """Drops records below WARNING logged from inside QUIET_PACKAGES (absl logs them under one logger)."""
+
+  def __init__(self, dirs: tuple[str, ...]):
+    super().__init__()
+    self.dirs = dirs
+
+  def filter(self, record):
+    return record.levelno >= std_logging.WARNING or not record.pathname.startswith(self.dirs)
+
+
+def quiet_library_logs(quiet: bool = True) -> None:
+  """Hides (quiet=True) or shows again the INFO logs of QUIET_PACKAGES."""
+  import importlib.util  # pylint: disable=g-import-not-at-top
+  loggers = [std_logging.getLogger("absl")] + [std_logging.getLogger(p) for p in QUIET_PACKAGES]
+  for lg in loggers:
+    for f in [f for f in lg.filters if isinstance(f, _QuietLibraries)]:
+      lg.removeFilter(f)
+  if not quiet:
+    return
+  dirs = []
+  for name in QUIET_PACKAGES:
+    spec = importlib.util.find_spec(name)
+    dirs += [os.path.join(p, "") for p in (spec.submodule_search_locations or [])] if spec else []
+  for lg in loggers:
+    lg.addFilter(_QuietLibraries(tuple(dirs)))
+
+
+def read_only_dir(path: str) -> bool:
+  """True for an existing directory without write permission (by its mode bits too: root ignores them)."""
+  return os.path.isdir(path) and (not os.access(path, os.W_OK) or not os.stat(path).st_mode & 0o222)
+
+
+def run(config, workdir: str, mode: str = "train_and_eval", *, library_logs: bool = False) -> dict:
+  """Runs a job programmatically (used by tests, sweeps and benchmarks); returns the final metrics.
+
+  `--mode=eval` of a trained run writes only metrics.json into its workdir (nothing at all when the
+  workdir is read-only) and takes no lock, so a run can be evaluated while it trains. `library_logs`
+  shows orbax's INFO lines (hidden by default).
+  """
   # Imported here so `--help` and flag errors stay fast.
   from rsvlm_jax import distributed  # pylint: disable=g-import-not-at-top
-  from rsvlm_jax.evaluate import report  # pylint: disable=g-import-not-at-top
+  from rsvlm_jax.train import checkpoint as checkpoint_lib  # pylint: disable=g-import-not-at-top
   from rsvlm_jax.train import trainer as trainer_lib  # pylint: disable=g-import-not-at-top
-  import jax  # pylint: disable=g-import-not-at-top
 
+  quiet_library_logs(not library_logs)
   distributed.maybe_initialize(config.get("distributed"))
   workdir = os.path.abspath(os.path.expanduser(workdir))
-  trainer = trainer_lib.Trainer(config, workdir)
+  unwritable = read_only_dir(workdir)
+  trained = bool(checkpoint_lib.complete_steps(os.path.join(workdir, "checkpoints")))
+  read_only = mode == "eval" and (unwritable or trained)
+  trainer = trainer_lib.Trainer(config, workdir, read_only=read_only)
+  try:
+    return _run(trainer, config, workdir, mode, write_metrics=not unwritable)
+  finally:
+    trainer.close()
+
+
+def _run(trainer, config, workdir: str, mode: str, *, write_metrics: bool) -> dict:
+  from rsvlm_jax.evaluate import report  # pylint: disable=g-import-not-at-top
+  import jax  # pylint: disable=g-import-not-at-top
   summary = {}
   if mode in ("train", "train_and_eval"):
     summary = trainer.train()
@@ -39,8 +93,10 @@ def run(config, workdir: str, mode: str = "train_and_eval") -> dict:
   metrics["train"] = summary
   if trainer.model_init:
     metrics["model_init"] = trainer.model_init
-  path = report.write(workdir, metrics)
   if jax.process_index() == 0:
     print(report.table(metrics), flush=True)
-    logging.info("Wrote %s", path)
+  if write_metrics:
+    logging.info("Wrote %s", report.write(workdir, metrics))
+  else:
+    logging.warning("%s is read-only: metrics.json not written (the table above is the result)", workdir)
   return metrics

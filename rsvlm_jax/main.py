@@ -16,13 +16,14 @@ from rsvlm_jax.job import run  # Re-exported: `main.run(config, workdir)` from P
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Config file (file.py[:args]).", lock_config=True)
 _WORKDIR = flags.DEFINE_string("workdir", None, "Directory for checkpoints, metrics and the run record.")
 _MODE = flags.DEFINE_enum("mode", "train_and_eval", ["train", "eval", "train_and_eval"], "What to run.")
+_LIBRARY_LOGS = flags.DEFINE_bool("library_logs", False, "Also show orbax's INFO logs (checkpoint internals).")
 flags.mark_flags_as_required(["config", "workdir"])
 
 
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
-  run(_CONFIG.value, _WORKDIR.value, _MODE.value)
+  run(_CONFIG.value, _WORKDIR.value, _MODE.value, library_logs=_LIBRARY_LOGS.value)
 
 
 def _fail_on_unknown_override(argv: list[str]) -> None:

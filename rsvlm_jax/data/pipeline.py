@@ -42,6 +42,7 @@ def _process_zero_first(make, load, name: str):
 # buckets. "serve": every training image is encoded at the largest bucket, and only evaluation/serving
 # uses DRIS (a model trained with all its tokens, served with fewer where its scorer says they matter).
 DRIS_AT = ("train_and_serve", "serve")
+DATASET_FILE = "dataset.json"  # The dataset a workdir's tokenizer and DRIS caches were made from.
 
 
 def _bucket_set(cfg) -> dris.BucketSet:
@@ -93,6 +94,7 @@ class InputPipeline:
     self._scorer = None
     self._sources: dict[str, Any] = {}
     self._source_info = None
+    self._check_dataset()
     self.tokenizer = self._tokenizer()
     self._thresholds_value = None
     if self.dris_at not in DRIS_AT:
@@ -129,6 +131,26 @@ class InputPipeline:
                          f"{self.cfg.data_dir}: {e}") from e
 
   # -- tokenizer and DRIS state (saved next to the run, reused on restart) ------------------------
+  def _check_dataset(self) -> None:
+    """Records the dataset (name, split sizes) in WORKDIR/dataset.json; another dataset there fails."""
+    self.source("train")
+    record = {"dataset": self.cfg.dataset,
+              "splits": {k: int(v.num_examples) for k, v in sorted(self._source_info.splits.items())}}
+    path = os.path.join(self.workdir, DATASET_FILE)
+    if os.path.exists(path):
+      with open(path) as f:
+        saved = json.load(f)
+      if saved != record:
+        raise ValueError(f"{path}: this workdir's tokenizer and DRIS caches were made from dataset "
+                         f"{saved.get('dataset')!r} (splits {saved.get('splits')}), but config key input.dataset "
+                         f"gives {record['dataset']!r} (splits {record['splits']}) under {self.cfg.data_dir}; "
+                         "use a new workdir for another dataset")
+    elif jax.process_index() == 0:
+      os.makedirs(self.workdir, exist_ok=True)
+      with open(path + ".tmp", "w") as f:
+        json.dump(record, f, indent=2)
+      os.replace(path + ".tmp", path)
+
   def _tokenizer(self) -> tokenizer_lib.Tokenizer:
     if self.cfg.get("tokenizer_path"):
       return tokenizer_lib.from_file(self.cfg.tokenizer_path)

@@ -1,30 +1,70 @@
 """orbax checkpoints holding the train state (params, optimizer state, step) AND the data iterator state.
 
 Orbax writes each step into a temporary directory and renames it only once complete, so a crash
-mid-save never leaves a partial checkpoint that `latest_step()` would pick up; `restore_latest`
-additionally falls back to the previous step if the newest one cannot be read.
+mid-save never leaves a partial checkpoint that `latest_step()` would pick up. `restore_latest` tells a
+checkpoint that does not fit this model (CheckpointMismatchError: nothing is touched) from a corrupt one
+(unreadable metadata, arrays or iterator state: moved to checkpoints/quarantine/, then the previous step).
 """
 from __future__ import annotations
 
 import os
 import re
+import shutil
+import time
 from typing import Any
 
+from etils import epath
 from flax import traverse_util
 import jax
 import orbax.checkpoint as ocp
 from absl import logging
 
+QUARANTINE = "quarantine"
+
+
+class CheckpointMismatchError(ValueError):
+  """A readable checkpoint whose arrays do not fit this run's model or optimizer (a config change)."""
+
+
+def summarize_error(e: BaseException) -> str:
+  """The first line of an exception, short (TensorStore errors carry a 60-line spec)."""
+  text = (str(e).strip().splitlines() or [""])[0].split(" See full TensorStore details")[0]
+  return f"{type(e).__name__}: {text[:300]}"
+
+
+def _array_shapes(tree) -> dict[str, tuple]:
+  """{"opt_state/1/0/mu/...": shape}: one naming for a live state and its orbax metadata (dicts, lists)."""
+  name = lambda k: str(next((getattr(k, a) for a in ("key", "idx", "name") if hasattr(k, a)), k))
+  return {"/".join(name(k) for k in path): tuple(v.shape) for path, v in jax.tree_util.tree_leaves_with_path(tree)}
+
+
+def _check_data_state(step: int, data: Any) -> None:
+  """The iterator state saved with `step` must be {"iterator": non-empty dict, "step": step}."""
+  if not isinstance(data, dict) or not isinstance(data.get("iterator"), dict) or not data["iterator"]:
+    raise ValueError(f"iterator state is not {{'iterator': {{...}}, 'step': {step}}}: {str(data)[:200]}")
+  if data.get("step") != step:
+    raise ValueError(f"iterator state belongs to step {data.get('step')!r}, not {step}")
+  if data["iterator"].get("next_index", step) != step:  # The train dataset's index i is step i.
+    raise ValueError(f"iterator state is at index {data['iterator']['next_index']!r}, not step {step}")
+
 
 class Checkpointer:
-  """Saves/restores {"state": pytree of arrays, "data": JSON-able iterator state} per step."""
+  """Saves/restores {"state": pytree of arrays, "data": JSON-able iterator state} per step.
 
-  def __init__(self, directory: str, *, max_to_keep: int = 3, async_save: bool = True):
+  `max_to_keep=0` keeps every checkpoint; orbax never deletes the newest. `read_only` opens an existing
+  directory without creating, deleting or quarantining anything in it.
+  """
+
+  def __init__(self, directory: str, *, max_to_keep: int = 3, async_save: bool = True, read_only: bool = False):
+    if max_to_keep is not None and max_to_keep < 0:
+      raise ValueError(f"Config key keep_checkpoints must be >= 0 (0 keeps every checkpoint), got {max_to_keep}")
     self.directory = os.path.abspath(directory)
+    self.read_only = read_only
+    extra = ({"read_only": True, "create": False, "save_interval_steps": 0} if read_only else
+             {"create": True, "max_to_keep": max_to_keep or None})
     self._mngr = ocp.CheckpointManager(
         self.directory,
-        options=ocp.CheckpointManagerOptions(max_to_keep=max_to_keep, create=True,
-                                             enable_async_checkpointing=async_save),
+        options=ocp.CheckpointManagerOptions(enable_async_checkpointing=async_save, **extra),
         item_names=("state", "data"))
 
   def save(self, step: int, state: Any, data_state: dict[str, Any], *, force: bool = False) -> bool:
@@ -48,16 +88,76 @@ class Checkpointer:
         state=ocp.args.StandardRestore(abstract_state), data=ocp.args.JsonRestore()))
     return restored["state"], restored["data"]
 
-  def restore_latest(self, abstract_state: Any) -> tuple[int, Any, dict[str, Any]] | None:
-    """(step, state, data_state) of the newest readable checkpoint, or None if there is none."""
+  def state_shapes(self, step: int) -> dict[str, tuple]:
+    """{"params/a/kernel": shape} of every array saved at `step`, from its metadata (no array is read)."""
+    path = os.path.join(self.directory, str(step), "state")
+    tree = ocp.StandardCheckpointHandler().metadata(epath.Path(path))
+    return _array_shapes(getattr(tree, "tree", tree))
+
+  def check_fits(self, step: int, abstract_state: Any) -> None:
+    """Raises CheckpointMismatchError naming the arrays whose shapes differ between checkpoint `step` and
+    `abstract_state`. Unreadable metadata raises whatever orbax raises (a corrupt step)."""
+    have, want = self.state_shapes(step), _array_shapes(abstract_state)
+    bad = sorted((k for k in set(have) | set(want) if have.get(k) != want.get(k)),
+                 key=lambda k: (not k.startswith("params/"), k))  # Params first: they name the change.
+    if bad:
+      raise CheckpointMismatchError(
+          f"Checkpoint {os.path.join(self.directory, str(step))} does not fit this run's model/optimizer: "
+          f"{len(bad)} arrays differ, e.g. " + "; ".join(
+              f"{k}: checkpoint {have.get(k, 'absent')} vs model {want.get(k, 'absent')}" for k in bad[:4])
+          + ". The config differs from the one that trained this workdir (see its config.json): restore "
+          "it, or use a new --workdir (config.model_init can start from this run's params).")
+
+  def check_latest_fits(self, abstract_state: Any) -> None:
+    """check_fits on the newest step with readable metadata (a corrupt one is left to restore_latest)."""
     for step in reversed(self.all_steps()):
       try:
+        self.state_shapes(step)
+      except Exception:  # pylint: disable=broad-except
+        continue
+      self.check_fits(step, abstract_state)
+      return
+
+  def restore_latest(self, abstract_state: Any) -> tuple[int, Any, dict[str, Any]] | None:
+    """(step, state, data_state) of the newest readable checkpoint, or None if there is none.
+
+    A step that does not fit `abstract_state` raises CheckpointMismatchError; a corrupt one (metadata,
+    arrays or iterator state unreadable) is quarantined and the previous step tried."""
+    for step in reversed(self.all_steps()):
+      try:
+        self.state_shapes(step)
+      except Exception as e:  # pylint: disable=broad-except
+        self.quarantine(step, f"unreadable metadata ({summarize_error(e)})")
+        continue
+      self.check_fits(step, abstract_state)
+      try:
         state, data = self.restore(step, abstract_state)
+        _check_data_state(step, data)
         return step, state, data
       except Exception as e:  # pylint: disable=broad-except
-        logging.error("Checkpoint at step %d in %s is unreadable (%s); trying the previous one", step,
-                      self.directory, e)
+        self.quarantine(step, summarize_error(e))
     return None
+
+  def quarantine(self, step: int, reason: str) -> None:
+    """Moves corrupt `step` to checkpoints/quarantine/STEP-TIME (read-only: only logs it)."""
+    src = os.path.join(self.directory, str(step))
+    if self.read_only:
+      logging.error("Checkpoint %s is corrupt (%s); skipping it (read-only: left in place)", src, reason)
+      return
+    dst = os.path.join(self.directory, QUARANTINE, f"{step}-{time.strftime('%Y%m%d-%H%M%S')}")
+    multi = jax.process_count() > 1
+    if multi:  # Every process has read the step before one of them moves it.
+      from jax.experimental import multihost_utils  # pylint: disable=g-import-not-at-top
+      multihost_utils.sync_global_devices(f"rsvlm:quarantine:{step}")
+    if jax.process_index() == 0:
+      os.makedirs(os.path.dirname(dst), exist_ok=True)
+      shutil.move(src, dst)
+      with open(os.path.join(dst, "QUARANTINE_REASON.txt"), "w") as f:
+        f.write(reason + "\n")
+    if multi:
+      multihost_utils.sync_global_devices(f"rsvlm:quarantined:{step}")
+    self._mngr.reload()
+    logging.error("Checkpoint %s is corrupt (%s): moved to %s; trying the previous step", src, reason, dst)
 
   def close(self) -> None:
     self._mngr.wait_until_finished()

@@ -6,9 +6,12 @@ a static sub-batch of every bucket, compiled once in all (compilations are count
 """
 from __future__ import annotations
 
+import atexit
 import json
 import os
+import shutil
 import signal
+import tempfile
 import time
 from typing import Any
 
@@ -21,6 +24,7 @@ import optax
 from absl import logging
 from flax import traverse_util
 
+from rsvlm_jax import config as config_lib
 from rsvlm_jax.data import mixed_batch
 from rsvlm_jax.data import pipeline as pipeline_lib
 from rsvlm_jax.data import tokenizer as tokenizer_lib
@@ -33,6 +37,7 @@ from rsvlm_jax.train import compile_counter
 from rsvlm_jax.train import mesh as mesh_lib
 from rsvlm_jax.train import metric_writer
 from rsvlm_jax.train import optimizer as optimizer_lib
+from rsvlm_jax.train import run_lock
 from rsvlm_jax.train import run_record
 
 
@@ -67,24 +72,77 @@ def _dummy_batch(pipe: pipeline_lib.InputPipeline, batch_size: int) -> dict[str,
   return {k: np.zeros((batch_size,) + v.shape[1:], v.dtype) for k, v in ex.items() if not k.startswith("_")}
 
 
+def _check_batch_sizes(config: ml_collections.ConfigDict, devices: int) -> None:
+  """Every global batch (input.batch_size, evals.NAME.batch_size) splits evenly over the data axis."""
+  sizes = {"input.batch_size": config.input.batch_size}
+  sizes.update({f"evals.{name}.batch_size": e["batch_size"] for name, e in config.get("evals", {}).items()
+                if "batch_size" in e})
+  for key, size in sizes.items():
+    if int(size) % devices:
+      raise ValueError(f"Config key {key}={size} is not divisible by the {devices} devices of the data axis "
+                       "(set it to a multiple, or config.num_devices to use fewer devices)")
+
+
+# What a read-only Trainer's pipeline reads from the workdir (copied into a scratch directory it may write).
+_PIPELINE_FILES = ("tokenizer.model", tokenizer_lib.CLIP_BPE_FILE, pipeline_lib.DATASET_FILE, "dris")
+
+
+def _scratch_copy(workdir: str) -> str:
+  """A writable scratch directory holding copies of the workdir's pipeline files (removed at exit)."""
+  scratch = tempfile.mkdtemp(prefix="rsvlm-readonly-")
+  atexit.register(shutil.rmtree, scratch, True)
+  for name in _PIPELINE_FILES:
+    src = os.path.join(workdir, name)
+    for root, _, files in os.walk(src) if os.path.isdir(src) else [(workdir, None, [name])]:
+      dst = os.path.join(scratch, os.path.relpath(root, workdir))
+      os.makedirs(dst, exist_ok=True)
+      for f in files:
+        if os.path.isfile(os.path.join(root, f)):
+          shutil.copyfile(os.path.join(root, f), os.path.join(dst, f))  # Contents only: writable copies.
+  return scratch
+
+
 class Trainer:
   """Builds everything a run needs from `config` and runs `train()` / `evaluate()`."""
 
-  def __init__(self, config: ml_collections.ConfigDict, workdir: str, *, write_record: bool = True):
-    """`write_record=False` leaves the workdir's config and run record as they are (read-only uses of a
-    finished run, e.g. as a teacher for the DRIS scorer)."""
+  def __init__(self, config: ml_collections.ConfigDict, workdir: str, *, write_record: bool = True,
+               read_only: bool | None = None):
+    """`read_only` (default: `not write_record`) writes nothing into the workdir (evaluating a finished or
+    read-only run, using it as a DRIS scorer's teacher): no lock, record or quarantine, and the pipeline's
+    caches (tokenizer, DRIS scores) are read from a scratch copy. Otherwise the workdir is locked
+    (run_lock) and its record (config.json, run_info.json) written once the checkpoints fit this config."""
+    config_lib.validate(config)
     self.config, self.workdir = config, workdir
+    self.read_only = (not write_record) if read_only is None else read_only
     self.model_init = None  # {"source", "step"} once config.model_init's params are loaded.
-    if write_record:
-      run_record.write(workdir, config)
     n = int(config.get("num_devices", 0) or 0)
     self.mesh = mesh_lib.make_mesh(jax.devices()[:n] if n else None)
+    _check_batch_sizes(config, self.mesh.shape[mesh_lib.DATA_AXIS])
+    self._lock = None
+    self._scratch = None
+    if not self.read_only and jax.process_index() == 0:
+      self._lock = run_lock.WorkdirLock(workdir).acquire()
+    try:
+      self._build()
+    except BaseException:
+      self.close()
+      raise
+
+  def _build(self):
+    config, workdir = self.config, self.workdir
     self.active_losses = loss_registry.active(config.losses)
-    self._adopt_model_init_tokenizer()
-    self.pipe = pipeline_lib.InputPipeline(
-        config.input, workdir, seed=config.seed,
-        need_phrases="local_alignment" in self.active_losses,
-        need_objects="object_alignment" in self.active_losses)
+    if self.read_only:
+      self._scratch = _scratch_copy(workdir)
+    self._adopt_model_init_tokenizer(self._scratch or workdir)
+    try:
+      self.pipe = pipeline_lib.InputPipeline(
+          config.input, self._scratch or workdir, seed=config.seed,
+          need_phrases="local_alignment" in self.active_losses,
+          need_objects="object_alignment" in self.active_losses)
+    except ValueError as e:  # Name the workdir's files, not their scratch copies.
+      if self._scratch and self._scratch in str(e):
+        raise ValueError(str(e).replace(self._scratch, workdir)) from e
+      raise
     self.model = rsvlm.make_model(config, self.pipe.tokenizer.vocab_size,
                                   **tokenizer_lib.special_ids(self.pipe.tokenizer))
     self.total_steps = int(config.total_steps)
@@ -93,11 +151,23 @@ class Trainer:
     self.tracker = compile_counter.Tracker()
     self.ckpt = checkpoint_lib.Checkpointer(os.path.join(workdir, "checkpoints"),
                                             max_to_keep=config.get("keep_checkpoints", 3),
-                                            async_save=config.get("async_checkpoint", True))
+                                            async_save=config.get("async_checkpoint", True),
+                                            read_only=self.read_only)
     self._init_state()
+    self.ckpt.check_latest_fits(self.abstract_state)  # Before anything of the run is rewritten.
+    if not self.read_only:
+      run_record.write(workdir, config)
     self.predictor = predictor_lib.Predictor(
         self.model, self.mesh, max_len=config.input.text_len, decoding=config.get("decoding", "greedy"),
         beam_size=config.get("beam_size", 4), tracker=self.tracker)
+
+  def close(self) -> None:
+    """Releases the workdir lock and removes the read-only scratch copy (also done at exit)."""
+    if self._lock is not None:
+      self._lock.release()
+    if self._scratch is not None:
+      shutil.rmtree(self._scratch, ignore_errors=True)
+      self._scratch = None
 
   # -- state -------------------------------------------------------------------------------------
   def _init_state(self):
@@ -121,7 +191,8 @@ class Trainer:
     logging.info("Model: %s parameters (%.1fM)", f"{n:,}", n / 1e6)
 
   def restore(self) -> dict[str, Any] | None:
-    """Restores the newest readable checkpoint in the workdir, if any; returns its data state."""
+    """Restores the newest readable checkpoint in the workdir, if any; returns its data state. One that does
+    not fit this config raises checkpoint.CheckpointMismatchError; corrupt ones are quarantined."""
     restored = self.ckpt.restore_latest(self.abstract_state)
     if restored is None:
       return None
@@ -129,7 +200,7 @@ class Trainer:
     logging.info("Resumed from checkpoint at step %d (%s)", step, self.ckpt.directory)
     return data_state
 
-  def _adopt_model_init_tokenizer(self):
+  def _adopt_model_init_tokenizer(self, target: str):
     """With config.model_init, the token ids must be the source run's: its tokenizer file (tokenizer.model,
     or the CLIP BPE merges of converted open_clip weights) is copied into a workdir that has none (before the
     pipeline would train one), and a different one already there fails."""
@@ -141,7 +212,7 @@ class Trainer:
       logging.warning("config.model_init=%s has no tokenizer.model next to it: this run trains its own from "
                       "the training captions, which matches only if the data and vocab_size are the same", source)
       return
-    dst = os.path.join(self.workdir, os.path.basename(src))
+    dst = os.path.join(target, os.path.basename(src))
     with open(src, "rb") as f:
       data = f.read()
     if os.path.exists(dst):
@@ -150,8 +221,8 @@ class Trainer:
           raise ValueError(f"{dst} differs from the tokenizer of config.model_init ({src}): the model's token "
                            "ids would not match; use a fresh workdir or set input.tokenizer_path")
       return
-    if jax.process_index() == 0:
-      os.makedirs(self.workdir, exist_ok=True)
+    if jax.process_index() == 0 or target != self.workdir:  # A read-only run's scratch copy is per process.
+      os.makedirs(target, exist_ok=True)
       with open(dst + ".tmp", "wb") as f:
         f.write(data)
       os.replace(dst + ".tmp", dst)
@@ -223,7 +294,12 @@ class Trainer:
     dataset = self.pipe.train_dataset(self.total_steps, shards=self.mesh.shape[mesh_lib.DATA_AXIS])
     it = iter(dataset)
     if data_state is not None:
-      it.set_state(data_state["iterator"])
+      try:
+        it.set_state(data_state["iterator"])
+      except Exception as e:  # pylint: disable=broad-except
+        raise ValueError(f"The data iterator state of the checkpoint at step {start} in {self.ckpt.directory} "
+                         f"does not fit this input pipeline ({checkpoint_lib.summarize_error(e)}): was config.input "
+                         "changed? Restore it, or use a new --workdir") from e
     logging.info("Train buckets: %s", json.dumps(self.pipe.bucket_report("train", training=True)))
     step_fn = self._train_step_fn()
     progress = metric_writer.Progress(self.total_steps, start, cfg.get("progress_every", 20))
