@@ -8,7 +8,7 @@ res (fixed resolution without dris), steps, batch, runlocal (smoke mode on a bui
 a pico model, two examples per batch, a few steps, one device), retrieval_only (captioning weight 0,
 no captioning evaluator), mixed (default true: with dris, every batch holds a share of every bucket; false =
 one bucket per batch), model_init (a trained run to start from). These sets have no boxes, so the object
-level is off (see DESIGN section 3).
+level is off (see the docstring of rsvlm_jax/losses/alignment.py, and README, MS-VLAM ablation).
 """
 import os
 

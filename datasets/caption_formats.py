@@ -1,10 +1,12 @@
 """Caption-set annotations (Karpathy JSON, NWPU JSON), their validation and the bad-record policy.
 
-Bad-record policy: a missing or unreadable image, a missing field, an empty caption, a duplicate id
-or an unknown split stops the build with a `BadRecordError` naming the file and the record. With
-`skip_bad_records=True` the record is skipped instead, logged with absl, and listed in the dataset's
-`info.metadata["skipped_records"]` (a list of {"file", "record", "reason"}). A file that is not
-valid JSON at all is always fatal: nothing in it can be trusted.
+Bad-record policy: a missing or unreadable image, a missing field, an empty caption, a duplicate id,
+an unknown split, an image path that leaves the image folder (absolute, or `..` above it) or an
+image used in two splits stops the build with a `BadRecordError` naming the file and the record.
+With `skip_bad_records=True` the record is skipped instead (an escaping path is never read), logged
+with absl, and listed in the dataset's `info.metadata["skipped_records"]` (a list of {"file",
+"record", "reason"}). A file that is not valid UTF-8 JSON at all, or that has no records, is always
+fatal: nothing in it can be trusted.
 
 The caption builders share `CaptionBuilder` (and its features: the contract the training
 pipeline relies on): image, image_id, filename, captions, class_name.
@@ -12,6 +14,7 @@ pipeline relies on): image, image_id, filename, captions, class_name.
 import dataclasses
 import io
 import json
+import posixpath
 import re
 from typing import Any, Callable, Iterable, Iterator
 
@@ -73,15 +76,36 @@ class CaptionRecord:
 # --------------------------------------------------------------------------- JSON files
 
 
+def read_text(path: epath.Path) -> str:
+  """The text of an annotation file; a file that is not UTF-8 is a BadRecordError naming it."""
+  try:
+    return path.read_text(encoding="utf-8")
+  except UnicodeDecodeError as e:
+    byte = e.object[e.start:e.start + 1]
+    raise BadRecordError(f"{path}: not UTF-8 text (byte {e.start}: {byte!r}); re-save the "
+                         "annotation file as UTF-8") from e
+
+
 def load_json(path: epath.Path) -> Any:
   """Parses a whole JSON file; a syntax error names the file, line and column."""
   path = epath.Path(path)
   if not path.exists():
     raise BadRecordError(f"{path}: annotation file not found")
   try:
-    return json.loads(path.read_text(encoding="utf-8"))
+    return json.loads(read_text(path))
   except json.JSONDecodeError as e:
     raise BadRecordError(f"{path}:{e.lineno}:{e.colno}: malformed JSON: {e.msg}") from e
+
+
+def inside(root: epath.Path, relative: str) -> epath.Path:
+  """root / relative, refusing (ValueError) a path that is absolute or whose `..` leave root.
+
+  The check is on the text of the path, so a symlinked image folder still works.
+  """
+  norm = posixpath.normpath(relative.replace("\\", "/"))  # A backslash counts as a separator here.
+  if posixpath.isabs(norm) or norm == ".." or norm.startswith("../"):
+    raise ValueError(f"image path {relative!r} leaves the image folder {root}; refusing to read it")
+  return root / relative
 
 
 def text_field(entry: dict, key: str) -> str:
@@ -139,7 +163,7 @@ def _karpathy_record(entry: Any, image_dir: epath.Path,
     raise ValueError(f"unknown split {split!r} (expected one of {sorted(SPLITS)})")
   return CaptionRecord(image_id=str(entry["imgid"]), filename=filename, split=SPLITS[split],
                        captions=_karpathy_captions(entry), class_name=class_fn(filename),
-                       image_path=image_dir / filename, label="", source="")
+                       image_path=inside(image_dir, filename), label="", source="")
 
 
 def parse_karpathy(json_path: epath.PathLike, image_dir: epath.PathLike, policy: RecordPolicy,
@@ -150,6 +174,8 @@ def parse_karpathy(json_path: epath.PathLike, image_dir: epath.PathLike, policy:
   data = load_json(json_path)
   if not isinstance(data, dict) or not isinstance(data.get("images"), list):
     raise BadRecordError(f"{json_path}: expected an object with an 'images' list")
+  if not data["images"]:
+    raise BadRecordError(f"{json_path}: the 'images' list is empty: nothing to build")
   records = []
   for i, entry in enumerate(data["images"]):
     label = _karpathy_label(i, entry)
@@ -176,7 +202,8 @@ def _nwpu_record(class_name: str, entry: Any, image_root: epath.Path) -> Caption
   image_id = str(entry["imgid"]) if "imgid" in entry else f"{class_name}/{filename}"
   return CaptionRecord(image_id=image_id, filename=filename, split=SPLITS[split],
                        captions=captions, class_name=class_name,
-                       image_path=image_root / class_name / filename, label="", source="")
+                       image_path=inside(image_root, f"{class_name}/{filename}"), label="",
+                       source="")
 
 
 def parse_nwpu(json_path: epath.PathLike, image_root: epath.PathLike,
@@ -186,6 +213,8 @@ def parse_nwpu(json_path: epath.PathLike, image_root: epath.PathLike,
   data = load_json(json_path)
   if not isinstance(data, dict) or not all(isinstance(v, list) for v in data.values()):
     raise BadRecordError(f"{json_path}: expected an object mapping class names to lists")
+  if not any(data.values()):
+    raise BadRecordError(f"{json_path}: no records (every class list is empty): nothing to build")
   records = []
   for class_name, entries in data.items():
     for i, entry in enumerate(entries):
@@ -205,15 +234,21 @@ def parse_nwpu(json_path: epath.PathLike, image_root: epath.PathLike,
 
 def _check_records(records: Iterable[CaptionRecord], policy: RecordPolicy,
                    check_images: bool = True) -> list[CaptionRecord]:
-  """Rejects duplicate image ids and (if check_images) missing images."""
-  seen, kept = set(), []
+  """Rejects duplicate image ids, an image file used in two splits and (if check_images) missing
+  images."""
+  seen, first_use, kept = set(), {}, []
   for record in records:
+    split, label = first_use.get(str(record.image_path), (record.split, ""))
     if record.image_id in seen:
       policy.reject(record.source, record.label, f"duplicate image id {record.image_id!r}")
+    elif split != record.split:
+      policy.reject(record.source, record.label,
+                    f"image {record.filename} is in both {split} ({label}) and {record.split}")
     elif check_images and not record.image_path.exists():
       policy.reject(record.source, record.label, f"image not found: {record.image_path}")
     else:
       seen.add(record.image_id)
+      first_use.setdefault(str(record.image_path), (record.split, record.label))
       kept.append(record)
   return kept
 
@@ -340,6 +375,9 @@ class CaptionBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
     records = self._records(manual_dir, policy)
     if self.builder_config.dedup:
       records = self._dedup(manual_dir, records)
+    if not records:  # An empty build would be "not built" and "already built" at once.
+      raise BadRecordError(f"{manual_dir / self.ANNOTATION_FILE}: no usable records "
+                           f"({len(policy.skipped)} skipped): nothing to build")
     by_split = {split: [r for r in records if r.split == split] for split in SPLITS.values()}
     # A split with no record (e.g. no "val" in the JSON) is left out rather than written empty.
     return {split: self._generate_examples(rs, policy, f"{self.name}/{split}")

@@ -9,6 +9,14 @@ Boxes: the forms recognised in a text, each read as (x1, y1, x2, y2) = (left, to
   `[x1, y1, x2, y2]` or `(x1, y1, x2, y2)`                 0-1 if every value <= 1, else pixels
 and are normalised to [ymin, xmin, ymax, xmax] in [0, 1] (tfds BBox order). `bracket_scale`
 overrides the scale of the bracket form ("unit", "percent", "permille", "pixel").
+
+Only grounding records have boxes (`record_boxes`): four numbers in brackets are just as often data
+("(1990, 2000, 2010, 2020)" answering a VQA question). The GeoChat and `<box>` forms always mark a
+grounding record; the bracket form does so only as four ordered values in [0, 1] or in a grounding
+source (DIOR-RSVG, see `marks_grounding`), else grounding words in the instruction are needed.
+Box-like text of a grounding record with the wrong number of values (`[x, y, w]`, `{<1><2><3>}`, a
+`<box>` tag of another shape; two values are a point, not a box) is reported by `malformed_boxes`,
+for the builder to count and log.
 """
 import dataclasses
 import json
@@ -18,7 +26,9 @@ from typing import Any, Iterator, Optional
 from etils import epath
 
 from rsvlm_datasets.caption_formats import BadRecordError
+from rsvlm_datasets.caption_formats import inside
 from rsvlm_datasets.caption_formats import load_json
+from rsvlm_datasets.caption_formats import read_text
 from rsvlm_datasets.caption_formats import RecordPolicy
 
 TASKS = ("caption", "vqa", "grounding", "other")
@@ -145,6 +155,8 @@ def parse_train_json(path: epath.PathLike, policy: RecordPolicy) -> list[QARecor
   data = load_json(path)
   if not isinstance(data, list):
     raise BadRecordError(f"{path}: expected a list of conversation records")
+  if not data:
+    raise BadRecordError(f"{path}: the list of conversation records is empty: nothing to build")
   records, seen = [], set()
   for i, row in enumerate(data):
     row_id = row.get("id") if isinstance(row, dict) else None
@@ -165,8 +177,12 @@ def parse_train_json(path: epath.PathLike, policy: RecordPolicy) -> list[QARecor
 
 
 def read_jsonl(path: epath.Path, policy: RecordPolicy) -> Iterator[tuple[int, dict]]:
-  """Yields (line number, object); malformed lines and non-objects go through `policy`."""
-  for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+  """Yields (line number, object); malformed lines and non-objects go through `policy`. A file with
+  no line at all is a BadRecordError."""
+  lines = read_text(path).splitlines()
+  if not any(line.strip() for line in lines):
+    raise BadRecordError(f"{path}: empty file: nothing to build")
+  for lineno, line in enumerate(lines, start=1):
     if not line.strip():
       continue
     try:
@@ -244,11 +260,12 @@ def _pair(path: epath.Path, questions: dict, answers: dict, policy: RecordPolicy
 def resolve_image(images_dir: epath.Path, image: str, source: str) -> tuple[epath.Path, str]:
   """Finds images_dir/image, else images_dir/source/image; returns (path, path rel. to images_dir).
 
-  Raises FileNotFoundError naming the paths tried.
+  A leading "/" is read as relative to images_dir. Raises ValueError for a path whose `..` leave
+  images_dir (nothing is read then) and FileNotFoundError naming the paths tried.
   """
   rel = image.lstrip("/")
   for candidate in (rel, f"{source}/{rel}"):
-    if (images_dir / candidate).exists():
+    if inside(images_dir, candidate).exists():
       return images_dir / candidate, candidate
   raise FileNotFoundError(f"image not found: {images_dir / rel} (nor {images_dir / source / rel})")
 
@@ -269,6 +286,14 @@ _BOX_FORMS = (
 class RawBox:
   coords: tuple[float, float, float, float]  # x1, y1, x2, y2 as written.
   form: str  # "percent", "permille" or "bracket".
+
+
+_BOX_LIKE = (  # Fragments that look like a box whatever the number of values (see malformed_boxes).
+    ("percent", re.compile(r"\{\s*(?:<[^<>{}]*>\s*)+(?:\|\s*<[^<>{}]*>\s*)?\}")),
+    ("permille", re.compile(r"<box>.*?</box>", re.S)),
+    ("bracket", re.compile(r"[\[(]" + _NUM + r"(?:," + _NUM + r")+[\])]")),
+)
+_GROUNDING_SOURCES = ("rsvg", "grounding")
 
 
 def find_boxes(text: str) -> list[RawBox]:
@@ -310,7 +335,30 @@ def normalize_box(box: RawBox, image_size: Optional[tuple[int, int]] = None,
 
 def parse_boxes(text: str, image_size: Optional[tuple[int, int]] = None,
                 bracket_scale: str = "auto") -> list[tuple[float, ...]]:
+  """Every box of `text`, normalised (whatever the task; see `record_boxes`)."""
   return [normalize_box(b, image_size, bracket_scale) for b in find_boxes(text)]
+
+
+def marks_grounding(box: RawBox, source: str = "") -> bool:
+  """Whether `box` alone makes its record a grounding one: the GeoChat and <box> forms always; the
+  bracket form as four ordered values in [0, 1], or any four values in a grounding source (rsvg)."""
+  if box.form != "bracket" or any(hint in source.lower() for hint in _GROUNDING_SOURCES):
+    return True
+  x1, y1, x2, y2 = box.coords
+  return 0 <= x1 < x2 <= 1 and 0 <= y1 < y2 <= 1
+
+
+def malformed_boxes(text: str) -> list[str]:
+  """Box-like fragments of `text` that are not a box: GeoChat braces or a <box> tag not of the
+  recognised shape, brackets holding three or five-plus numbers."""
+  bad = []
+  for (form, like), (_, valid) in zip(_BOX_LIKE, _BOX_FORMS):
+    for m in like.finditer(text):
+      n = m.group().count(",") + 1
+      wrong = (n == 3 or n >= 5) if form == "bracket" else not valid.fullmatch(m.group())
+      if wrong:
+        bad.append((m.start(), m.group()))
+  return [fragment for _, fragment in sorted(bad)]
 
 
 # --------------------------------------------------------------------------- task type
@@ -330,11 +378,13 @@ _SOURCE_HINTS = (("caption", "caption"), ("rsvg", "grounding"), ("vqa", "vqa"),
 def detect_task(instruction: str, answer: str, source: str = "") -> str:
   """caption / vqa / grounding / other, from boxes, instruction wording, then the source name.
 
-  Order: a box in the answer or instruction, or grounding words -> grounding; caption words ->
-  caption; classification words -> other; a question (ends with '?' or starts with a question
-  word) -> vqa; a source name containing caption / rsvg / vqa / floodnet -> that task; else other.
+  Order: a box in the answer or instruction that `marks_grounding`, or grounding words -> grounding;
+  caption words -> caption; classification words -> other; a question (ends with '?' or starts
+  with a question word) -> vqa; a source name containing caption / rsvg / vqa / floodnet -> that
+  task; else other.
   """
-  if find_boxes(answer) or find_boxes(instruction) or _GROUNDING.search(instruction):
+  boxes = find_boxes(answer) + find_boxes(instruction)
+  if any(marks_grounding(b, source) for b in boxes) or _GROUNDING.search(instruction):
     return "grounding"
   if _CAPTION.search(instruction):
     return "caption"
@@ -348,8 +398,15 @@ def detect_task(instruction: str, answer: str, source: str = "") -> str:
   return "other"
 
 
-def record_boxes(record: QARecord, image_size: tuple[int, int],
-                 bracket_scale: str = "auto") -> list[tuple[float, ...]]:
-  """Boxes of a record: from the answer, else from the instruction (region prompts)."""
+def record_boxes(record: QARecord, image_size: tuple[int, int], bracket_scale: str = "auto",
+                 task: Optional[str] = None) -> list[tuple[float, ...]]:
+  """Boxes of a grounding record: from the answer, else from the instruction (region prompts).
+
+  Records of other tasks (`task`, else `detect_task`) have none: their bracketed numbers are data.
+  Raises ValueError for an inverted or out-of-range box.
+  """
+  task = task or detect_task(record.instruction, record.answer, record.source)
+  if task != "grounding":
+    return []
   boxes = parse_boxes(record.answer, image_size, bracket_scale)
   return boxes or parse_boxes(record.instruction, image_size, bracket_scale)

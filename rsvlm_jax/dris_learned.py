@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import zipfile
 
 import numpy as np
 from PIL import Image
@@ -81,16 +82,30 @@ class Scorer:
     os.replace(tmp, path)
 
 
+_WEIGHTS = ("mean", "std", "w1", "b1", "w2", "b2")
+
+
 def load(path: str) -> Scorer:
   """Loads a scorer written by `Scorer.save` (config key input.scorer)."""
   if not os.path.exists(path):
     raise FileNotFoundError(f"DRIS scorer {path} not found (config key input.scorer); fit one with "
                             "python -m rsvlm_jax.tools.fit_dris_scorer")
-  with np.load(path) as z:
+  not_a_scorer = (f"DRIS scorer {path} (config key input.scorer) is not a scorer .npz written by "
+                  "python -m rsvlm_jax.tools.fit_dris_scorer")
+  try:
+    z = np.load(path)
+  except (ValueError, OSError, EOFError, zipfile.BadZipFile) as e:
+    raise ValueError(f"{not_a_scorer}: not a readable .npz archive") from e
+  if not isinstance(z, np.lib.npyio.NpzFile):
+    raise ValueError(f"{not_a_scorer}: a single .npy array, not a .npz archive")
+  with z:
+    missing = sorted({"version", "score_size", *_WEIGHTS} - set(z.files))
+    if missing:
+      raise ValueError(f"{not_a_scorer}: it lacks {missing}")
     if int(z["version"]) != FEATURE_VERSION:
       raise ValueError(f"DRIS scorer {path} uses feature version {int(z['version'])}, this code computes "
                        f"version {FEATURE_VERSION}: refit it")
-    return Scorer(**{k: np.asarray(z[k], np.float32) for k in ("mean", "std", "w1", "b1", "w2", "b2")},
+    return Scorer(**{k: np.asarray(z[k], np.float32) for k in _WEIGHTS},
                   score_size=int(z["score_size"]))
 
 

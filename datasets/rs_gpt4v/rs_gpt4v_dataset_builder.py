@@ -4,6 +4,7 @@ import dataclasses
 import functools
 from typing import Any, Iterator
 
+from absl import logging
 from etils import epath
 import tensorflow_datasets as tfds
 
@@ -65,12 +66,13 @@ class Builder(tfds.core.GeneratorBasedBuilder):
     return self.dataset_info_from_configs(
         features=caption_formats.caption_features() if captions else _qa_features(),
         homepage="https://arxiv.org/abs/2406.12479",
-        metadata=tfds.core.MetadataDict(skipped_records=[], task_counts={}))
+        metadata=tfds.core.MetadataDict(skipped_records=[], task_counts={}, malformed_boxes=[]))
 
   def _split_generators(self, dl_manager: tfds.download.DownloadManager):
     manual_dir = epath.Path(dl_manager.manual_dir)
     policy = caption_formats.RecordPolicy(self.builder_config.skip_bad_records)
     self.info.metadata["skipped_records"] = policy.skipped  # Filled while examples are generated.
+    self.info.metadata["malformed_boxes"] = []  # Likewise: {"file", "record", "text"} per fragment.
     splits = {"train": _read(sorted((manual_dir / "train").glob("*.json")),
                              fmt.parse_train_json, policy),
               "test": _read(sorted((manual_dir / "test").glob("*.jsonl")),
@@ -79,8 +81,14 @@ class Builder(tfds.core.GeneratorBasedBuilder):
       raise FileNotFoundError(f"No RS-GPT4V annotations (train/*.json, test/*.jsonl) in "
                               f"{manual_dir}.\n{self.MANUAL_DOWNLOAD_INSTRUCTIONS}")
     images_dir = manual_dir / "images"
-    return {split: self._generate_examples(split, _with_images(records, images_dir, policy), policy)
-            for split, records in splits.items() if records}
+    items = {split: _with_images(records, images_dir, policy) for split, records in splits.items()}
+    items["test"] = _drop_train_images(items["train"], items["test"], policy)
+    if not any(items.values()):  # An empty build would be "not built" and "already built" at once.
+      raise caption_formats.BadRecordError(
+          f"{manual_dir}: no usable records in train/*.json, test/*.jsonl ({len(policy.skipped)} "
+          "skipped): nothing to build")
+    return {split: self._generate_examples(split, split_items, policy)
+            for split, split_items in items.items() if split_items}
 
   def _generate_examples(self, split: str, items: list, policy: caption_formats.RecordPolicy):
     counts = collections.Counter()
@@ -89,7 +97,8 @@ class Builder(tfds.core.GeneratorBasedBuilder):
     if self.builder_config.captions_only:
       yield from _caption_examples(items, load, counts)
     else:
-      yield from _qa_examples(items, load, policy, counts, self.builder_config.bracket_scale)
+      yield from _qa_examples(items, load, policy, counts, self.builder_config.bracket_scale,
+                              self.info.metadata["malformed_boxes"])
     policy.log_summary(f"{self.name}/{split}")
 
 
@@ -106,9 +115,27 @@ def _with_images(records: list[fmt.QARecord], images_dir: epath.Path,
   for record in records:
     try:
       items.append((record, *resolve(record.image, record.source)))
-    except FileNotFoundError as e:
+    except (FileNotFoundError, ValueError) as e:
       policy.reject(record.file, record.label, e.args[0])
   return items
+
+
+def _drop_train_images(train: list, test: list, policy: caption_formats.RecordPolicy) -> list:
+  """Test items whose image file is also a train image go through `policy` (train and test must not
+  share images)."""
+  train_use = {}
+  for record, path, _ in train:
+    train_use.setdefault(str(path), record)
+  kept = []
+  for item in test:
+    record, path, image_id = item
+    if str(path) in train_use:
+      first = train_use[str(path)]
+      policy.reject(record.file, record.label, f"image {image_id} is in both train "
+                    f"({first.file}: {first.label}) and test")
+    else:
+      kept.append(item)
+  return kept
 
 
 class _Loader:
@@ -126,17 +153,24 @@ class _Loader:
       return None
 
 
-def _qa_examples(items, load, policy, counts, bracket_scale) -> Iterator[tuple[str, dict]]:
+def _qa_examples(items, load, policy, counts, bracket_scale,
+                 malformed) -> Iterator[tuple[str, dict]]:
+  """QA examples; box-like text of grounding records that is not a box is logged and listed in
+  `malformed` (the record is kept with its valid boxes)."""
   for record, path, image_id in items:
     loaded = load(path, record)
     if loaded is None:
       continue
+    task = fmt.detect_task(record.instruction, record.answer, record.source)
     try:
-      boxes = fmt.record_boxes(record, loaded[1], bracket_scale)
+      boxes = fmt.record_boxes(record, loaded[1], bracket_scale, task)
     except ValueError as e:
       policy.reject(record.file, record.label, e.args[0])
       continue
-    task = fmt.detect_task(record.instruction, record.answer, record.source)
+    if task == "grounding":
+      for text in fmt.malformed_boxes(record.answer) + fmt.malformed_boxes(record.instruction):
+        logging.warning("Malformed box (not used): %s: %s: %r", record.file, record.label, text)
+        malformed.append({"file": record.file, "record": record.label, "text": text})
     counts[task] += 1
     yield record.key, {"image": loaded[0], "image_id": image_id, "source": record.source,
                        "task": task, "instruction": record.instruction, "answer": record.answer,

@@ -24,7 +24,13 @@ class Tokenizer:
 
   def __init__(self, model_proto: bytes):
     self._proto = model_proto
-    self._sp = spm.SentencePieceProcessor(model_proto=model_proto)
+    try:
+      self._sp = spm.SentencePieceProcessor(model_proto=model_proto)
+    except RuntimeError as e:  # SentencePiece's message is a C++ source location.
+      raise ValueError(f"Not a valid SentencePiece model ({len(model_proto)} bytes: truncated or not a "
+                       ".model file?)") from e
+    if not self._sp.get_piece_size():
+      raise ValueError("Not a valid SentencePiece model: empty (no pieces)")
 
   def __getstate__(self):
     return {"proto": self._proto}
@@ -92,11 +98,15 @@ def load_or_train(path: str, captions_fn, vocab_size: int) -> Tokenizer:
 
 
 def load(path: str) -> Tokenizer:
-  """Loads a SentencePiece .model file; error names the path."""
+  """Loads a SentencePiece .model file; errors name the path."""
   if not os.path.exists(path):
     raise FileNotFoundError(f"Tokenizer model not found: {path}")
   with open(path, "rb") as f:
-    return Tokenizer(f.read())
+    proto = f.read()
+  try:
+    return Tokenizer(proto)
+  except ValueError as e:
+    raise ValueError(f"Tokenizer model {path}: {e}") from e
 
 
 # A run's tokenizer, saved next to its checkpoints (and next to converted weights): SentencePiece trained on

@@ -9,6 +9,7 @@ in WORKDIR/dris/), so the picture shows exactly the buckets that training and ev
 from __future__ import annotations
 
 import os
+import tempfile
 
 import numpy as np
 from absl import app
@@ -26,10 +27,10 @@ def _define_flags():
       "config": config_flags.DEFINE_config_file("config", None, "Run config (file.py[:args]).", lock_config=True),
       "workdir": flags.DEFINE_string("workdir", None, "Run directory (DRIS thresholds are read from / cached in it)."),
       "out": flags.DEFINE_string("out", "dris_preview.png", "PNG to write."),
-      "num": flags.DEFINE_integer("num", 12, "Number of images."),
+      "num": flags.DEFINE_integer("num", 12, "Number of images.", lower_bound=1),
       "split": flags.DEFINE_string("split", "test", "Split to draw from."),
-      "tile": flags.DEFINE_integer("tile", 192, "Size of each panel in px."),
-      "cols": flags.DEFINE_integer("cols", 4, "Panels per row."),
+      "tile": flags.DEFINE_integer("tile", 192, "Size of each panel in px.", lower_bound=1),
+      "cols": flags.DEFINE_integer("cols", 4, "Panels per row.", lower_bound=1),
   }
   flags.mark_flags_as_required(["config", "workdir"])
   return flags_
@@ -58,8 +59,21 @@ def render(images, cmaps, labels, *, size: int = 192, cols: int = 4) -> Image.Im
   return canvas
 
 
+def check_out(out: str) -> None:
+  """Fails early (SystemExit naming --out) if the PNG cannot be written: before any image is read."""
+  folder = os.path.dirname(os.path.abspath(out))
+  if not os.path.isdir(folder):
+    raise SystemExit(f"dris_preview: --out={out}: folder {folder} does not exist")
+  try:
+    with tempfile.TemporaryFile(dir=folder):
+      pass
+  except OSError as e:
+    raise SystemExit(f"dris_preview: --out={out}: cannot write in {folder}: {e.strerror or e}") from e
+
+
 def main(argv, f):
   del argv
+  check_out(f["out"].value)
   from rsvlm_jax.data import pipeline as pipeline_lib  # pylint: disable=g-import-not-at-top
   config = f["config"].value
   workdir = os.path.abspath(f["workdir"].value)

@@ -21,13 +21,17 @@ from rsvlm_jax.models import vit
 
 _VARIANTS = flags.DEFINE_list("variants", ["B/16", "L/14", "So400m/14"], "ViT variants.")
 _RES = flags.DEFINE_list("resolutions", ["224", "336", "448", "672"], "Bucket resolutions (px).")
-_BATCH = flags.DEFINE_integer("batch_per_device", 32, "Images per device.")
-_ACT_BATCH = flags.DEFINE_integer("act_batch", 2, "Batch compiled to measure activations (scaled up).")
-_DEVICES = flags.DEFINE_integer("devices", 64, "Data-axis size (for FSDP division).")
+_BATCH = flags.DEFINE_integer("batch_per_device", 32, "Images per device.", lower_bound=1)
+_ACT_BATCH = flags.DEFINE_integer("act_batch", 2, "Batch compiled to measure activations (scaled up).",
+                                  lower_bound=1)
+_DEVICES = flags.DEFINE_integer("devices", 64, "Data-axis size (for FSDP division).", lower_bound=1)
 _FSDP = flags.DEFINE_bool("fsdp", False, "Shard params and optimizer state over the data axis.")
 _OUT = flags.DEFINE_string("out", "", "Also write the markdown table here.")
 
 GIB = 1024 ** 3
+
+flags.register_validator(_RES, lambda rs: bool(rs) and all(r.isdigit() and int(r) > 0 for r in rs),
+                         "--resolutions must be positive integers (pixels), e.g. 224,336")
 
 
 def text_tower_for(variant: str) -> dict:
