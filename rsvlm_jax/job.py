@@ -72,12 +72,27 @@ def run(config, workdir: str, mode: str = "train_and_eval", *, library_logs: boo
     trainer.close()
 
 
+def _write_training_curves(workdir: str) -> None:
+  """WORKDIR/training_curves.png from metrics.jsonl (process 0; a plotting failure never fails the run)."""
+  import jax  # pylint: disable=g-import-not-at-top
+  from rsvlm_jax.tools import plots  # pylint: disable=g-import-not-at-top
+  path = os.path.join(workdir, "metrics.jsonl")
+  if jax.process_index() != 0 or not os.path.isfile(path):
+    return
+  try:
+    if plots.training_curves_png(path, os.path.join(workdir, "training_curves.png")):
+      logging.info("Wrote %s", os.path.join(workdir, "training_curves.png"))
+  except (OSError, ValueError) as e:
+    logging.warning("Could not draw training_curves.png: %s", e)
+
+
 def _run(trainer, config, workdir: str, mode: str, *, write_metrics: bool) -> dict:
   from rsvlm_jax.evaluate import report  # pylint: disable=g-import-not-at-top
   import jax  # pylint: disable=g-import-not-at-top
   summary = {}
   if mode in ("train", "train_and_eval"):
     summary = trainer.train()
+    _write_training_curves(workdir)
     if summary.get("preempted"):
       return {"preempted": True}
   elif not trainer.restore_or_init():
@@ -97,6 +112,8 @@ def _run(trainer, config, workdir: str, mode: str, *, write_metrics: bool) -> di
     print(report.table(metrics), flush=True)
   if write_metrics:
     logging.info("Wrote %s", report.write(workdir, metrics))
+    if not trainer.read_only and config.get("tensorboard", True) and jax.process_index() == 0:
+      report.to_tensorboard(os.path.join(workdir, "tensorboard"), metrics)
   else:
     logging.warning("%s is read-only: metrics.json not written (the table above is the result)", workdir)
   return metrics

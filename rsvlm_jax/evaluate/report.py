@@ -79,3 +79,24 @@ def table(metrics: dict[str, Any]) -> str:
   for ex in metrics.get("examples", [])[:3]:
     lines.append(f"\n[{ex['image_id']}] prediction: {ex['prediction']}\n    reference: {ex['references'][0]}")
   return "\n".join(lines)
+
+
+def to_tensorboard(logdir: str, metrics: dict[str, Any]) -> None:
+  """The final metrics as scalars under "final/" and the example captions as a text summary."""
+  from tensorboardX import SummaryWriter  # pylint: disable=g-import-not-at-top
+  step = int(metrics.get("step", 0))
+  with SummaryWriter(logdir) as tb:
+    for task in ("retrieval", "captioning", "zero_shot"):
+      for k, v in metrics.get(task, {}).items():
+        if isinstance(v, (int, float)) and not isinstance(v, bool):
+          tb.add_scalar(f"final/{task}/{k}", v, step)
+    eff = metrics.get("efficiency", {})
+    for k in ("tokens_per_image", "encoder_gflops_per_image"):
+      if k in eff:
+        tb.add_scalar(f"final/efficiency/{k}", eff[k], step)
+    examples = metrics.get("examples", [])
+    if examples:
+      lines = ["| image | prediction | first reference |", "|---|---|---|"]
+      lines += [f"| {e.get('image_id', '')} | {e.get('prediction', '')} | {(e.get('references') or [''])[0]} |"
+                for e in examples]
+      tb.add_text("final/example_captions", "\n".join(lines), step)

@@ -1,7 +1,7 @@
 r"""Caption every image of a folder (or glob) with a trained model: one JSON line per file.
 
   python -m rsvlm_jax.tools.caption --model RUN_OR_DIR --images /data/scenes --out captions.jsonl \
-      [--dris] [--beam 4] [--bands 4,3,2] [--batch 16]
+      [--dris] [--beam 4] [--bands 4,3,2] [--batch 16] [--sheet captions.png]
 
 Each line is {"image": path, "caption": str}, or {"image": path, "error": str} for a file that cannot be
 read (named in the log and counted in the summary); lines follow the sorted file order and are written
@@ -27,9 +27,11 @@ FLAGS = flags.FLAGS
 
 
 def caption_files(model, files: list[str], out_path: str, *, beam: int = 0, dris: bool = False, batch: int = 16,
-                  chunk: int = 64) -> dict[str, int]:
-  """Captions `files` into the JSONL `out_path`; returns {"captioned", "failed"}."""
+                  chunk: int = 64, sheet: str = "", sheet_size: int = 16) -> dict[str, int]:
+  """Captions `files` into the JSONL `out_path` (and the first `sheet_size` captioned images with their
+  captions into the PNG `sheet`); returns {"captioned", "failed"}."""
   counts = {"captioned": 0, "failed": 0}
+  shown: tuple[list, list] = ([], [])
   progress = progress_lib.ItemProgress(len(files), "caption")
   os.makedirs(os.path.dirname(os.path.abspath(out_path)) or ".", exist_ok=True)
   with open(out_path + ".partial", "w", encoding="utf-8") as out:
@@ -44,14 +46,23 @@ def caption_files(model, files: list[str], out_path: str, *, beam: int = 0, dris
           rows.append({"image": path, "error": str(e)})
           counts["failed"] += 1
       captions = iter(model.caption(images, beam=beam, batch_size=batch, dris=dris) if images else [])
+      pixels = iter(images)
       for row in rows:
         if "error" not in row:
           row["caption"] = next(captions)
           counts["captioned"] += 1
+          image = next(pixels)
+          if sheet and len(shown[0]) < sheet_size:
+            shown[0].append(image)
+            shown[1].append(row["caption"])
         out.write(json.dumps(row, ensure_ascii=False) + "\n")
       out.flush()
       progress.update(min(start + chunk, len(files)))
   os.replace(out_path + ".partial", out_path)
+  if sheet and shown[0]:
+    from rsvlm_jax.tools import plots  # pylint: disable=g-import-not-at-top
+    plots.captioned_sheet_png(*shown, sheet)
+    logging.info("Wrote %s (%d captioned images)", sheet, len(shown[0]))
   return counts
 
 
@@ -68,7 +79,8 @@ def main(argv):
       raise ValueError(f"--model {FLAGS.model} has no caption decoder (fine-tune one with configs/clip_finetune.py)")
     if FLAGS.beam < 0 or FLAGS.batch < 1:
       raise ValueError("--beam must be >= 0 and --batch >= 1")
-    counts = caption_files(model, files, FLAGS.out, beam=FLAGS.beam, dris=FLAGS.dris, batch=FLAGS.batch)
+    counts = caption_files(model, files, FLAGS.out, beam=FLAGS.beam, dris=FLAGS.dris, batch=FLAGS.batch,
+                           sheet=FLAGS.sheet)
   except (FileNotFoundError, ValueError) as e:
     print(f"caption: error: {e}", file=sys.stderr)
     sys.exit(2)
@@ -85,6 +97,7 @@ if __name__ == "__main__":
   flags.DEFINE_string("out", None, "Output JSONL file.")
   flags.DEFINE_bool("dris", False, "Encode each image at its DRIS bucket (the run's calibrated thresholds).")
   flags.DEFINE_integer("beam", 0, "Beam size (0 or 1: greedy).")
+  flags.DEFINE_string("sheet", "", "Also draw the first 16 captioned images with their captions into this PNG.")
   flags.DEFINE_integer("batch", 16, "Images per batch.")
   flags.DEFINE_string("bands", "", "Bands to use as RGB, 1-based, e.g. 4,3,2 (default: the first three).")
   flags.DEFINE_integer("max_pixels", 100_000_000, "Larger scenes are refused unless decodable at reduced scale.")

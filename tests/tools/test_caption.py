@@ -22,7 +22,8 @@ def _run(args):
 def test_caption_a_folder(tiny_run, awkward_images, tmp_path):
   folder = os.path.dirname(awkward_images["rgb.jpg"])
   out = str(tmp_path / "captions.jsonl")
-  run = _run(["--model", tiny_run, "--images", folder, "--out", out, "--bands", ""])
+  sheet = str(tmp_path / "sheet.png")
+  run = _run(["--model", tiny_run, "--images", folder, "--out", out, "--bands", "", "--sheet", sheet])
   assert run.returncode == 0, run.stderr[-3000:]
   with open(out) as f:
     rows = [json.loads(line) for line in f]
@@ -30,6 +31,9 @@ def test_caption_a_folder(tiny_run, awkward_images, tmp_path):
   assert "error" in rows[0] and "corrupt.jpg" in rows[0]["error"] and "caption" not in rows[0]
   assert all(isinstance(r["caption"], str) and "error" not in r for r in rows[1:])
   assert "Captioned 3 of 4 images" in run.stderr and "1 could not be read" in run.stderr
+  from PIL import Image  # pylint: disable=g-import-not-at-top
+  with Image.open(sheet) as im:
+    assert im.size == (4 * 200, 192 + 6 + 48)  # Three thumbnails with captions in one row of four.
   # The same captions as the Python API on the same files (the GeoTIFF through the documented stretch).
   model = rsvlm_jax.load(tiny_run)
   assert [r["caption"] for r in rows[1:]] == model.caption([r["image"] for r in rows[1:]])
