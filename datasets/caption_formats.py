@@ -23,6 +23,8 @@ from etils import epath
 from PIL import Image
 import tensorflow_datasets as tfds
 
+from rsvlm_jax.data import image_io
+
 SPLITS = {"train": "train", "val": "validation", "test": "test"}
 NWPU_CAPTION_FIELDS = ("raw", "raw_1", "raw_2", "raw_3", "raw_4")
 
@@ -253,20 +255,29 @@ def _check_records(records: Iterable[CaptionRecord], policy: RecordPolicy,
   return kept
 
 
-def read_image(path: epath.PathLike) -> tuple[bytes, tuple[int, int]]:
-  """Returns (encoded RGB image, (width, height)): JPEG bytes as-is, anything else (TIFF...) as PNG.
+# Builds keep images at their native size; 16-bit/float/multi-band files get image_io's documented stretch,
+# and anything above max_pixels is a bad record (named and counted), never a raw DecompressionBombError.
+BUILD_READ_OPTIONS = image_io.ReadOptions(max_side=1 << 30)
 
-  Raises OSError / ValueError for an unreadable image. Encoding here (with PIL) keeps the build free
-  of TensorFlow.
+
+def read_image(path: epath.PathLike) -> tuple[bytes, tuple[int, int]]:
+  """Returns (encoded RGB image, (width, height)): 8-bit RGB JPEG bytes as-is, anything else decoded by
+  rsvlm_jax.data.image_io (16-bit and float data stretched, bands chosen, as documented there) and stored
+  as PNG.
+
+  Raises OSError / ValueError (image_io.ImageReadError) for an unreadable or oversized image. Encoding here
+  (with PIL) keeps the build free of TensorFlow.
   """
   data = epath.Path(path).read_bytes()
-  with Image.open(io.BytesIO(data)) as img:
-    img.load()
-    if img.format == "JPEG" and img.mode == "RGB":
-      return data, img.size
-    buffer = io.BytesIO()
-    img.convert("RGB").save(buffer, format="PNG")
-    return buffer.getvalue(), img.size
+  fmt, mode, size = image_io.probe_bytes(data, str(path))
+  if fmt == "JPEG" and mode == "RGB" and size[0] * size[1] <= BUILD_READ_OPTIONS.max_pixels:
+    with Image.open(io.BytesIO(data)) as img:
+      img.load()  # A truncated JPEG fails here, as a bad record.
+    return data, size
+  array = image_io.decode_bytes(data, str(path), BUILD_READ_OPTIONS)
+  buffer = io.BytesIO()
+  Image.fromarray(array).save(buffer, format="PNG")
+  return buffer.getvalue(), (array.shape[1], array.shape[0])
 
 
 def stems(records: Iterable[CaptionRecord], split: str) -> set[str]:

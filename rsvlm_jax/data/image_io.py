@@ -18,6 +18,7 @@ What comes out is always uint8 [H, W, 3] RGB, by these documented rules (never s
 from __future__ import annotations
 
 import dataclasses
+import io
 import os
 from typing import Sequence
 
@@ -91,9 +92,10 @@ def to_rgb(array: np.ndarray, options: ReadOptions = ReadOptions(), *, source: s
   return np.ascontiguousarray(array)
 
 
-def _is_tiff(path: str) -> bool:
-  with open(path, "rb") as f:
-    return f.read(4) in TIFF_MAGIC
+def _is_tiff(fh) -> bool:
+  head = fh.read(4)
+  fh.seek(0)
+  return head in TIFF_MAGIC
 
 
 def _limit(path: str, w: int, h: int, options: ReadOptions, reducible: bool) -> None:
@@ -112,9 +114,9 @@ def _fit(image: np.ndarray, max_side: int) -> np.ndarray:
   return np.asarray(Image.fromarray(image).resize(size, Image.BILINEAR, reducing_gap=3.0))
 
 
-def _read_tiff(path: str, options: ReadOptions) -> np.ndarray:
+def _read_tiff(fh, path: str, options: ReadOptions) -> tuple[np.ndarray, bool]:
   import tifffile  # pylint: disable=g-import-not-at-top
-  with tifffile.TiffFile(path) as tif:
+  with tifffile.TiffFile(fh) as tif:
     series = tif.series[0]
     levels = list(getattr(series, "levels", None) or [series])
     shape = levels[0].shape
@@ -148,10 +150,11 @@ def _channels_last(data: np.ndarray, axes: str) -> np.ndarray:
   return np.transpose(data, order)
 
 
-def _read_pil(path: str, options: ReadOptions) -> tuple[np.ndarray, bool]:
-  with Image.open(path) as im:
+def _read_pil(fh, path: str, options: ReadOptions) -> tuple[np.ndarray, bool]:
+  with Image.open(fh) as im:
     w, h = im.size
-    reducible = im.format == "JPEG"
+    # JPEG decodes at down to 1/8 scale per side: enough when that brings it under max_pixels.
+    reducible = im.format == "JPEG" and max(w, h) > options.max_side and w * h / 64 <= options.max_pixels
     _limit(path, w, h, options, reducible)
     if reducible and max(w, h) > options.max_side:
       im.draft("RGB", (max(1, w * options.max_side // max(w, h)), max(1, h * options.max_side // max(w, h))))
@@ -169,24 +172,49 @@ def read_image(path: str, options: ReadOptions = ReadOptions()) -> np.ndarray:
   path = os.fspath(path)
   if not os.path.isfile(path):
     raise ImageReadError(f"Image file not found: {path}")
+  with open(path, "rb") as fh:
+    return decode(fh, path, options)
+
+
+def probe_bytes(data: bytes, source: str) -> tuple[str, str, tuple[int, int]]:
+  """(format, PIL mode, (width, height)) from the header only; ImageReadError names `source`."""
+  previous = Image.MAX_IMAGE_PIXELS
+  try:
+    Image.MAX_IMAGE_PIXELS = None
+    with Image.open(io.BytesIO(data)) as im:
+      return im.format or "", im.mode, im.size
+  except (OSError, ValueError, SyntaxError) as e:
+    raise ImageReadError(f"Cannot read image {source}: {e}") from e
+  finally:
+    Image.MAX_IMAGE_PIXELS = previous
+
+
+def decode_bytes(data: bytes, source: str, options: ReadOptions = ReadOptions()) -> np.ndarray:
+  """Encoded image bytes (any format read_image reads) -> uint8 [H, W, 3]; errors name `source`."""
+  return decode(io.BytesIO(data), source, options)
+
+
+def decode(fh, source: str, options: ReadOptions = ReadOptions()) -> np.ndarray:
+  """A seekable binary file object -> uint8 [H, W, 3]; errors name `source`."""
   previous = Image.MAX_IMAGE_PIXELS
   try:
     Image.MAX_IMAGE_PIXELS = None  # Our own header check (max_pixels) replaces PIL's bomb guard.
-    if _is_tiff(path):
+    if _is_tiff(fh):
       try:
-        data, alpha = _read_tiff(path, options)
+        data, alpha = _read_tiff(fh, source, options)
       except ImageReadError:
         raise
       except Exception as e:  # pylint: disable=broad-except
-        logging.info("%s: tifffile could not read it (%s); trying PIL", path, e)
-        data, alpha = _read_pil(path, options)
+        logging.info("%s: tifffile could not read it (%s); trying PIL", source, e)
+        fh.seek(0)
+        data, alpha = _read_pil(fh, source, options)
     else:
-      data, alpha = _read_pil(path, options)
-    return _fit(to_rgb(data, options, source=path, alpha=alpha), options.max_side)
+      data, alpha = _read_pil(fh, source, options)
+    return _fit(to_rgb(data, options, source=source, alpha=alpha), options.max_side)
   except ImageReadError:
     raise
   except (OSError, ValueError, SyntaxError, Image.DecompressionBombError, MemoryError) as e:
-    raise ImageReadError(f"Cannot read image {path}: {e}") from e
+    raise ImageReadError(f"Cannot read image {source}: {e}") from e
   finally:
     Image.MAX_IMAGE_PIXELS = previous
 

@@ -85,8 +85,7 @@ def train_tokenizer(captions: Iterable[str], vocab_size: int) -> Tokenizer:
 def load_or_train(path: str, captions_fn, vocab_size: int) -> Tokenizer:
   """Loads `path` if it exists, else trains on `captions_fn()` and saves to `path` (reused on restart)."""
   if os.path.exists(path):
-    with open(path, "rb") as f:
-      return Tokenizer(f.read())
+    return load(path)  # A truncated or foreign file: an error naming the path.
   tok = train_tokenizer(captions_fn(), vocab_size)
   os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
   tmp = path + ".tmp"
