@@ -6,6 +6,7 @@ r"""Fine-tune converted open_clip weights (OpenAI CLIP, RemoteCLIP, GeoRSCLIP, S
       --workdir=/runs/rc32_rsicd
 
 Args: init (the converted directory, required), dataset (rsicd, rsitmd, ucm, sydney, nwpu, rs_gpt4v, synthetic,
+caption_files (your own CSV/JSONL: datasets/caption_files/README.md),
 or any TFDS name), data_dir, runlocal (smoke mode: a few steps, small batch), steps, batch, lr, wd, warmup,
 decoder (add a caption decoder on top of the towers, trained from scratch at lr * decoder_lr_mult), global_w,
 local_w, object_w, caption_w (MS-VLAM weights; local and object levels read the CLIP patch tokens through
@@ -79,6 +80,8 @@ def get_config(arg=None):
         "num_heads": 2 if arg.runlocal else max(1, width // 64), "mlp_dim": 128 if arg.runlocal else 4 * width,
         "max_len": c.input.text_len})
     c.model_init_fresh = "^dec/"
+  # The token projection (initialised from visual.proj) is created only when a region/object level is on.
+  c.model_init_skip = "^img_token_proj/"
   c.losses.global_alignment.weight = arg.global_w
   c.losses.local_alignment.weight = arg.local_w
   c.losses.object_alignment.weight = arg.object_w

@@ -43,6 +43,8 @@ def get_config(arg=None):
   # Regex over "/"-joined param names that may be absent from model_init's checkpoint and start from their
   # initialisation (e.g. "^dec/" for a caption decoder added on top of converted open_clip towers).
   c.model_init_fresh = ""
+  # Regex over param names of model_init's checkpoint that this model may leave unused (logged).
+  c.model_init_skip = ""
   # -1 = the mode's default: 800 steps / checkpoint every 200 (runlocal: 6 / 3); other values must be positive.
   for key in ("steps", "ckpt_every"):
     if arg[key] != -1 and arg[key] < 1:

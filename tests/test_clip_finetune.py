@@ -64,3 +64,22 @@ def test_finetune_converted_model_then_load_the_workdir(tmp_path):
   assert len(captions) == 2 and all(isinstance(c, str) for c in captions)
   with open(os.path.join(workdir, "config.json")) as f:
     assert json.load(f)["model"]["image"]["mlp_act"] == "gelu"
+
+
+def test_finetune_without_region_levels_leaves_the_token_projection_unused(tmp_path):
+  """With local_w=object_w=0 the model has no img_token_proj: config.model_init_skip lets the converted one
+  go unused (named in the log) instead of failing; without it, the mismatch is an error naming the param."""
+  from rsvlm_jax.train import trainer as trainer_lib  # pylint: disable=g-import-not-at-top
+  converted = convert_open_clip.convert(ocm.save_state_dict(ocm.random_clip(), str(tmp_path / "m.pt")),
+                                        str(tmp_path / "clip"), model_config=ocm.write_arch(tmp_path))
+  data_dir = str(tmp_path / "tfds")
+  build_dataset.build("rsicd", data_dir, os.path.join(ROOT, "datasets", "rsicd", "dummy_data"))
+  config = config_lib.load_config(config_lib.config_path("clip_finetune.py") + (
+      f":init={converted},dataset=rsicd,data_dir={data_dir},runlocal=True,decoder=False"))
+  assert config.model_init_skip == "^img_token_proj/" and "captioning" not in config.evals
+  trainer = trainer_lib.Trainer(config, str(tmp_path / "run"))
+  assert trainer.init_from_model() and "img_token_proj" not in trainer.state.params
+  config.model_init_skip = ""
+  strict = trainer_lib.Trainer(config, str(tmp_path / "run2"))
+  with pytest.raises(ValueError, match=r"img_token_proj/kernel: checkpoint \(64, 32\) vs model None"):
+    strict.init_from_model()

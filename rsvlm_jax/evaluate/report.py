@@ -89,7 +89,7 @@ def to_tensorboard(logdir: str, metrics: dict[str, Any]) -> None:
     for task in ("retrieval", "captioning", "zero_shot"):
       for k, v in metrics.get(task, {}).items():
         if isinstance(v, (int, float)) and not isinstance(v, bool):
-          tb.add_scalar(f"final/{task}/{k}", v, step)
+          tb.add_scalar(f"final/{task}/{k.replace('@', '_')}", v, step)  # TensorBoard tags have no "@".
     eff = metrics.get("efficiency", {})
     for k in ("tokens_per_image", "encoder_gflops_per_image"):
       if k in eff:

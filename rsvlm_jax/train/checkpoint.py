@@ -225,15 +225,25 @@ def params_metadata(source: str) -> tuple[int, str, dict[str, tuple]]:
   return step, path, _param_shapes(tree["params"])
 
 
-def restore_params(source: str, abstract_params: Any, *, fresh: str = "") -> tuple[int, Any, list[str]]:
+def restore_params(source: str, abstract_params: Any, *, fresh: str = "",
+                   skip: str = "") -> tuple[int, Any, list[str]]:
   """(step, params, fresh names) of the newest complete checkpoint under `source` (see _step_dir); only the
   params are read, so the source run may have used another optimizer.
 
-  Every checkpoint param must exist in the model with the same shape. Model params the checkpoint lacks
-  are an error unless their "/"-joined name matches the regex `fresh` (config key model_init_fresh, e.g. a
-  caption decoder added on top of converted open_clip towers); those are returned as None leaves' names,
-  for the caller to keep at their initial values."""
+  Every checkpoint param must exist in the model with the same shape, except those whose "/"-joined name
+  matches the regex `skip` (config key model_init_skip: e.g. a converted model's token projection when no
+  MS-VLAM region/object level uses it), which are left unread. Model params the checkpoint lacks are an
+  error unless their name matches the regex `fresh` (config key model_init_fresh, e.g. a caption decoder
+  added on top of converted open_clip towers); their names are returned, for the caller to keep at their
+  initial values."""
   step, path, have = params_metadata(source)
+  if skip:
+    skip_re = re.compile(skip)
+    skipped = sorted(k for k in have if skip_re.search(k) and k not in _param_shapes(abstract_params))
+    if skipped:
+      logging.info("config.model_init: %d params of %s not used by this model (model_init_skip=%r): %s",
+                   len(skipped), path, skip, ", ".join(skipped[:8]))
+    have = {k: v for k, v in have.items() if k not in skipped}
   want = _param_shapes(abstract_params)
   fresh_re = re.compile(fresh) if fresh else None
   missing = sorted(k for k in want if k not in have)

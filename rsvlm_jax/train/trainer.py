@@ -236,7 +236,8 @@ class Trainer:
     if not source:
       return False
     fresh = self.config.get("model_init_fresh", "") or ""
-    step, loaded, new = checkpoint_lib.restore_params(source, self.abstract_state.params, fresh=fresh)
+    step, loaded, new = checkpoint_lib.restore_params(source, self.abstract_state.params, fresh=fresh,
+                                                      skip=self.config.get("model_init_skip", "") or "")
     if new:  # Params the source lacks (config.model_init_fresh) keep their initial values.
       init = traverse_util.flatten_dict(self.state.params, sep="/")
       flat = traverse_util.flatten_dict(loaded, sep="/")
