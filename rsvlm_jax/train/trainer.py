@@ -305,26 +305,31 @@ class Trainer:
     step_fn = self._train_step_fn()
     progress = metric_writer.Progress(self.total_steps, start, cfg.get("progress_every", 20))
     preempt = _Preemption()
-    pending = None  # (step, device metrics): fetched one step late so dispatch runs ahead.
+    # Metrics stay on device and are fetched every sync_every steps in one transfer (dispatch runs ahead of
+    # the host meanwhile); every step's loss is still checked, so a non-finite one is named exactly, and
+    # nothing is checkpointed or evaluated before the steps up to it are checked.
+    pending = []  # [(step, bucket, device metrics)]
     ckpt_every = int(cfg.ckpt_every)
     eval_every = int(cfg.get("eval_every", 0) or 0)
+    sync_every = 1 if cfg.get("nan_check_every_step", False) else max(1, int(cfg.get("sync_every", 1) or 1))
+    log_every = int(cfg.get("log_every", 1))
     t_start = time.time()
 
     def flush():
-      nonlocal pending
-      if pending is None:
+      if not pending:
         return
-      step, bucket, m = pending
-      pending = None
-      m = jax.device_get(m)
-      loss = float(m["loss"])
-      if not np.isfinite(loss):
-        raise NonFiniteLossError(
-            f"Non-finite loss {loss} at step {step}; stopping. The last good checkpoint "
-            f"(step {self.ckpt.latest_step()}) in {self.ckpt.directory} is left intact.")
-      if step % cfg.get("log_every", 1) == 0 or step == self.total_steps:
-        writer.write(step, {**m, "bucket": bucket})
-      progress(step, loss)
+      rows = jax.device_get([m for _, _, m in pending])
+      steps = [(step, bucket) for step, bucket, _ in pending]
+      pending.clear()
+      for (step, bucket), m in zip(steps, rows):
+        loss = float(m["loss"])
+        if not np.isfinite(loss):
+          raise NonFiniteLossError(
+              f"Non-finite loss {loss} at step {step}; stopping. The last good checkpoint "
+              f"(step {self.ckpt.latest_step()}) in {self.ckpt.directory} is left intact.")
+        if step % log_every == 0 or step == self.total_steps:
+          writer.write(step, {**m, "bucket": bucket})
+        progress(step, loss)
 
     step = start
     try:
@@ -336,9 +341,8 @@ class Trainer:
         arrays = mesh_lib.global_batch(batch, self.mesh)
         key = "train:" + ",".join(f"{k}{tuple(v.shape)}" for k, v in sorted(arrays.items()))
         self.state, metrics = self.tracker.call(key, step_fn, self.state, arrays)
-        flush()
-        pending = (step, bucket, metrics)
-        if cfg.get("nan_check_every_step", True) or step % ckpt_every == 0:
+        pending.append((step, bucket, metrics))
+        if len(pending) >= sync_every:
           flush()
         if step % ckpt_every == 0 or step == self.total_steps or preempt.requested:
           flush()
@@ -351,6 +355,7 @@ class Trainer:
           writer.write(step, {"preempted": 1})
           break
         if eval_every and step % eval_every == 0 and step != self.total_steps:
+          flush()
           writer.write(step, _flat(self.evaluate()))
       flush()
     finally:

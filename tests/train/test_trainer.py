@@ -72,7 +72,10 @@ def test_one_device_equals_eight(tiny_data_dir, tmp_path):
   np.testing.assert_allclose(losses[1], losses[8], rtol=1e-5, atol=1e-5)
 
 
-def test_nan_stops_with_step_and_keeps_last_good_checkpoint(tiny_data_dir, tmp_path, monkeypatch):
+@pytest.mark.parametrize("sync_every", [1, 10])
+def test_nan_stops_with_step_and_keeps_last_good_checkpoint(tiny_data_dir, tmp_path, monkeypatch, sync_every):
+  """Fetching metrics every step or every 10 steps, the first non-finite step is named exactly and the
+  checkpoint after it is never written (the step-4 checkpoint flushes steps 3-4 first)."""
   workdir = str(tmp_path / "nan")
   original = trainer_lib.Trainer._train_step_fn
 
@@ -81,7 +84,7 @@ def test_nan_stops_with_step_and_keeps_last_good_checkpoint(tiny_data_dir, tmp_p
 
     def wrapped(state, batch):
       new_state, metrics = step_fn(state, batch)
-      bad = new_state.step >= 4
+      bad = new_state.step >= 3
       poison = lambda x: jax.numpy.where(bad, jax.numpy.nan, x)
       metrics = dict(metrics, loss=poison(metrics["loss"]))
       return new_state.replace(params=jax.tree.map(poison, new_state.params)), metrics
@@ -89,8 +92,8 @@ def test_nan_stops_with_step_and_keeps_last_good_checkpoint(tiny_data_dir, tmp_p
     return wrapped
 
   monkeypatch.setattr(trainer_lib.Trainer, "_train_step_fn", poisoned)
-  trainer = trainer_lib.Trainer(tiny_config(tiny_data_dir, "steps=6,ckpt_every=2"), workdir)
-  with pytest.raises(trainer_lib.NonFiniteLossError, match="at step 4"):
+  trainer = trainer_lib.Trainer(tiny_config(tiny_data_dir, "steps=6,ckpt_every=2", sync_every=sync_every), workdir)
+  with pytest.raises(trainer_lib.NonFiniteLossError, match="at step 3"):
     trainer.train()
   ckpt = checkpoint_lib.Checkpointer(os.path.join(workdir, "checkpoints"))
   assert ckpt.all_steps() == [2]
