@@ -44,6 +44,7 @@ setuptools.setup(
     name="rsvlm_jax",
     version="0.1.0",
     description=__doc__,
+    license="Apache-2.0",
     python_requires=">=3.10",
     packages=(setuptools.find_packages(include=["rsvlm_jax", "rsvlm_jax.*"])
               + ["rsvlm_datasets"]

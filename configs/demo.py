@@ -91,7 +91,7 @@ def get_config(arg=None):
   # DRIS score: "" = content complexity (dris.py); a path = a learned scorer (.npz from tools/fit_dris_scorer).
   c.input.scorer = arg.scorer
   # Where the DRIS buckets apply: "train_and_serve", or "serve" (train every image at the largest bucket,
-  # evaluate/serve at the budget; the learned scorer is then best fitted on the run itself, see README).
+  # evaluate/serve at the budget; the learned scorer is then best fitted on the run itself, see docs/dris.md).
   c.input.dris_at = arg.dris_at
   # >0: every image passes through detail_res px before its bucket's resolution (same tokens, capped detail;
   # e.g. `--config.input.detail_res=64 --mode=eval` on a copy of a 128 px run: how much detail it uses).
