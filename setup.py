@@ -33,11 +33,12 @@ EXTRAS = {
     # pycocoevalcap is the independent reference for the captioning metrics;
     # tensorflow-cpu is needed only by TFDS's own DatasetBuilderTestCase harness.
     # open_clip is the reference for the converted towers and the CLIP tokenizer.
-    "test": ["pytest>=8", "pycocoevalcap==1.2", "tensorflow-cpu>=2.21,<2.22", "dill"] + _TORCH,
+    "test": ["pytest>=8", "pycocoevalcap==1.2", "tensorflow-cpu>=2.21,<2.22", "dill", "faiss-cpu==1.15.1"] + _TORCH,
     # Reading .pt/.bin checkpoints in tools/convert_open_clip (and open_clip's BPE merges file).
     "convert": _TORCH,
     # open_clip (PyTorch) is the reference that bench/train_step.py measures our training step against.
-    "bench": _TORCH,
+    # ...and faiss-cpu the one bench/index.py measures the retrieval index against.
+    "bench": _TORCH + ["faiss-cpu==1.15.1"],
 }
 
 setuptools.setup(

@@ -1,4 +1,5 @@
 r"""Train and evaluate on a real RS caption set (RSICD, RSITMD, UCM-, Sydney-, NWPU-Captions, RS-GPT4V captions).
+Your own images and captions: dataset=caption_files (one CSV/JSONL file, see datasets/caption_files/README.md).
 
   python -m rsvlm_jax.build_dataset rsicd --manual_dir=/data/rsicd_raw --data_dir=/data/tfds
   python -m rsvlm_jax.main --config=configs/caption_dataset.py:dataset=rsicd,data_dir=/data/tfds --workdir=DIR
@@ -8,7 +9,7 @@ res (fixed resolution without dris), steps, batch, runlocal (smoke mode on a bui
 a pico model, two examples per batch, a few steps, one device), retrieval_only (captioning weight 0,
 no captioning evaluator), mixed (default true: with dris, every batch holds a share of every bucket; false =
 one bucket per batch), model_init (a trained run to start from). These sets have no boxes, so the object
-level is off (see the docstring of rsvlm_jax/losses/alignment.py, and README, MS-VLAM ablation).
+level is off (see the docstring of rsvlm_jax/losses/alignment.py, and docs/msvlam.md).
 """
 import os
 
@@ -31,7 +32,7 @@ def get_config(arg=None):
   c.input.vocab_size = 8000
   c.input.patch_size = int(arg.variant.split("/")[1])
   c.input.resolutions = (224, 336, 448) if arg.dris else (arg.res,)
-  c.input.mixed_buckets = arg.mixed  # Every batch holds a share of every DRIS bucket (see README, DRIS).
+  c.input.mixed_buckets = arg.mixed  # Every batch holds a share of every DRIS bucket (see docs/dris.md).
   c.model.image.variant = arg.variant
   c.model.image.posemb_grid = (14, 14)
   c.model.embed_dim = 512

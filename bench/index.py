@@ -1,0 +1,121 @@
+r"""Image-index search: our exact chunked JAX search against faiss-cpu IndexFlatIP, on random unit embeddings.
+
+  python -m bench.index --out FILE [--sizes 10000,100000,1000000] [--dim 512] [--queries 100]
+
+For each size N: N random unit vectors (float32 [N, dim], what `tools/index build` stores) and `queries` random
+unit queries. Per implementation, in the same process:
+  build_s             seconds to make the rows searchable (ours: fixed-size chunks onto the device;
+                      faiss: IndexFlatIP.add), from rows already in memory;
+  query_ms_per_query  one batch of all queries (after a warm-up call that compiles), best of --repeats, per query;
+  query_ms_single     one query alone (the `tools/index query` case), best of --repeats;
+  recall_at_10        share of the reference top 10 that the implementation returns (exact search: 1.0), where
+                      the reference is faiss when importable, else a NumPy brute force ("reference" names it);
+  recall_at_10_numpy  the same against the NumPy brute force (float32 BLAS), for every implementation.
+faiss rows appear only when faiss is importable (pip install faiss-cpu==1.15.1). The machine's load average at the
+start and end is recorded: on a shared machine the timings are only as good as it was quiet.
+"""
+from __future__ import annotations
+
+import os
+import time
+
+import numpy as np
+from absl import app
+from absl import flags
+
+from bench import common
+from rsvlm_jax.retrieval_index import search
+
+_OUT = flags.DEFINE_string("out", "bench_results/index.json", "Output JSON.")
+_SIZES = flags.DEFINE_list("sizes", ["10000", "100000", "1000000"], "Index sizes (rows).")
+_DIM = flags.DEFINE_integer("dim", 512, "Embedding width.")
+_QUERIES = flags.DEFINE_integer("queries", 100, "Queries per batch.")
+_K = flags.DEFINE_integer("k", 10, "Hits per query (recall is measured at 10).")
+_CHUNK = flags.DEFINE_integer("chunk_rows", search.CHUNK_ROWS, "Rows per chunk of our search.")
+_REPEATS = flags.DEFINE_integer("repeats", 3, "Timed repeats (the best is reported).")
+
+
+def unit_rows(rng: np.random.Generator, n: int, dim: int) -> np.ndarray:
+  x = rng.standard_normal((n, dim), dtype=np.float32)
+  x /= np.linalg.norm(x, axis=1, keepdims=True)
+  return x
+
+
+def numpy_top_k(db: np.ndarray, queries: np.ndarray, k: int, block: int = 65536) -> np.ndarray:
+  """Brute-force top-k row ids (float32 BLAS), in blocks to bound memory."""
+  best_s = np.full((len(queries), 0), -np.inf, np.float32)
+  best_i = np.zeros((len(queries), 0), np.int64)
+  for start in range(0, len(db), block):
+    s = queries @ db[start:start + block].T
+    part = np.argpartition(-s, min(k, s.shape[1] - 1), axis=1)[:, :k]
+    best_s = np.concatenate([best_s, np.take_along_axis(s, part, 1)], 1)
+    best_i = np.concatenate([best_i, part + start], 1)
+    keep = np.argsort(-best_s, axis=1, kind="stable")[:, :k]
+    best_s, best_i = np.take_along_axis(best_s, keep, 1), np.take_along_axis(best_i, keep, 1)
+  return best_i
+
+
+def recall_at(found: np.ndarray, reference: np.ndarray, k: int = 10) -> float:
+  return float(np.mean([len(set(f[:k]) & set(r[:k])) / k for f, r in zip(found, reference)]))
+
+
+def best_time(fn, repeats: int) -> float:
+  fn()  # Warm-up (compiles ours).
+  times = []
+  for _ in range(repeats):
+    t0 = time.perf_counter()
+    fn()
+    times.append(time.perf_counter() - t0)
+  return min(times)
+
+
+def measure(impl: str, db: np.ndarray, queries: np.ndarray, k: int) -> tuple[dict, np.ndarray]:
+  t0 = time.perf_counter()
+  index = (search.FaissSearch(db) if impl == "faiss_flat_ip"
+           else search.ExactSearch(db, chunk_rows=_CHUNK.value))
+  if impl != "faiss_flat_ip":
+    import jax  # pylint: disable=g-import-not-at-top
+    jax.block_until_ready([c for c, _, _ in index.chunks])
+  build_s = time.perf_counter() - t0
+  _, ids = index.search(queries, k)
+  batch = best_time(lambda: index.search(queries, k), _REPEATS.value)
+  single = best_time(lambda: index.search(queries[:1], k), _REPEATS.value)
+  row = {"size": len(db), "dim": db.shape[1], "impl": impl, "build_s": round(build_s, 4),
+         "query_ms_per_query": round(1e3 * batch / len(queries), 4), "query_ms_single": round(1e3 * single, 3),
+         "queries": len(queries), "k": k}
+  return row, ids
+
+
+def main(argv):
+  del argv
+  load_start, faiss_threads = list(os.getloadavg()), None  # Other work on the machine skews the timings.
+  try:
+    faiss_threads = search.import_faiss().omp_get_max_threads()
+    impls = ["jax_exact_chunked", "faiss_flat_ip"]
+  except ImportError as e:
+    print(f"faiss rows left out: {e}")
+    impls = ["jax_exact_chunked"]
+  rows = []
+  for size in (int(s) for s in _SIZES.value):
+    rng = np.random.default_rng(size)
+    db, queries = unit_rows(rng, size, _DIM.value), unit_rows(rng, _QUERIES.value, _DIM.value)
+    brute = numpy_top_k(db, queries, 10)
+    found = {}
+    for impl in impls:
+      row, found[impl] = measure(impl, db, queries, max(_K.value, 10))
+      row["recall_at_10_numpy"] = recall_at(found[impl], brute)
+      rows.append(row)
+    reference = "faiss_flat_ip" if "faiss_flat_ip" in found else "numpy"
+    for row in rows[-len(impls):]:
+      row["reference"] = reference
+      row["recall_at_10"] = recall_at(found[row["impl"]], found.get(reference, brute))
+      print(row, flush=True)
+    del db
+  common.write_json(_OUT.value, {"sizes": [int(s) for s in _SIZES.value], "dim": _DIM.value,
+                                 "queries": _QUERIES.value, "chunk_rows": _CHUNK.value, "rows": rows,
+                                 "load_average_start_end": [load_start, list(os.getloadavg())],
+                                 "faiss_threads": faiss_threads})
+
+
+if __name__ == "__main__":
+  app.run(main)

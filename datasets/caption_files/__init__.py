@@ -1,0 +1,1 @@
+"""caption_files dataset (TFDS builder)."""
