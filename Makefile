@@ -12,6 +12,7 @@ WORKDIR ?= workdir/demo
 DATA_DIR ?= data
 DEMO_ARGS ?=
 PYTEST_ARGS ?=
+TEST_WORKERS ?= 2
 
 .PHONY: demo test bench install install-test install-bench dataset clean
 
@@ -45,7 +46,7 @@ demo: dataset
 	  --workdir=$(WORKDIR)
 
 test: install-test
-	$(TEST_VENV)/bin/python -m pytest -q $(PYTEST_ARGS) tests
+	$(TEST_VENV)/bin/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS) tests
 
 # Every benchmark in its quick form, JSON into $(BENCH_OUT)/ (needs the demo dataset: `make dataset`).
 bench: install-bench dataset
