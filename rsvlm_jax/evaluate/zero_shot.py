@@ -53,26 +53,29 @@ def folder_dataset(root: str) -> LabelledImages:
                         lambda idx: [files[i] for i in idx])
 
 
-def tfds_dataset(name: str, data_dir: str = "", split: str = "") -> LabelledImages:
+def tfds_dataset(name: str, data_dir: str = "", split: str = "", label_key: str = "label") -> LabelledImages:
   import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
   builder = tfds.builder(name, data_dir=data_dir or None)
+  if label_key not in builder.info.features or not hasattr(builder.info.features[label_key], "names"):
+    raise ValueError(f"tfds:{name} has no ClassLabel feature {label_key!r} (features: "
+                     f"{sorted(builder.info.features)}); pass --label_key")
   splits = list(builder.info.splits)
   split = split or ("test" if "test" in splits else splits[0] if splits else "train")
   source = tfds.data_source(name, split=split, data_dir=data_dir or None)
-  feature = builder.info.features["label"]
-  labels = np.asarray([int(source[i]["label"]) for i in range(len(source))], np.int64)
+  feature = builder.info.features[label_key]
+  labels = np.asarray([int(source[i][label_key]) for i in range(len(source))], np.int64)
   ids = [f"{name}/{split}/{i}" for i in range(len(source))]
   return LabelledImages([class_name(n) for n in feature.names], labels, ids,
                         lambda idx: [np.asarray(source[int(i)]["image"]) for i in idx])
 
 
-def dataset(spec: str, data_dir: str = "", split: str = "") -> LabelledImages:
+def dataset(spec: str, data_dir: str = "", split: str = "", label_key: str = "label") -> LabelledImages:
   """`folder:PATH` or `tfds:NAME`; errors name the spec."""
   kind, _, rest = spec.partition(":")
   if kind == "folder" and rest:
     return folder_dataset(rest)
   if kind == "tfds" and rest:
-    return tfds_dataset(rest, data_dir, split)
+    return tfds_dataset(rest, data_dir, split, label_key)
   raise ValueError(f"--dataset {spec!r}: expected folder:PATH or tfds:NAME (e.g. tfds:uc_merced, tfds:eurosat/rgb)")
 
 

@@ -29,10 +29,10 @@ FLAGS = flags.FLAGS
 
 
 def run(model, dataset_spec: str, templates: str, out: str, *, confusion: str = "", data_dir: str = "",
-        split: str = "", batch: int = 64, limit: int = 0) -> dict:
+        split: str = "", batch: int = 64, limit: int = 0, label_key: str = "label") -> dict:
   """Evaluates `model` (rsvlm_jax.load) and writes `out` (JSON) and the confusion PNG; returns the result."""
   temps = zero_shot_templates.load(templates)
-  data = zero_shot.dataset(dataset_spec, data_dir, split)
+  data = zero_shot.dataset(dataset_spec, data_dir, split, label_key)
   if limit:
     keep = slice(0, limit)
     data = zero_shot.LabelledImages(data.classnames, data.labels[keep], data.ids[keep], data.load)
@@ -61,7 +61,8 @@ def main(argv):
     model = rsvlm_jax.load(FLAGS.model)
     model.read_options = image_io.ReadOptions(bands=image_io.parse_bands(FLAGS.bands))
     result = run(model, FLAGS.dataset, FLAGS.templates, FLAGS.out, confusion=FLAGS.confusion,
-                 data_dir=FLAGS.data_dir, split=FLAGS.split, batch=FLAGS.batch, limit=FLAGS.limit)
+                 data_dir=FLAGS.data_dir, split=FLAGS.split, batch=FLAGS.batch, limit=FLAGS.limit,
+                 label_key=FLAGS.label_key)
   except (FileNotFoundError, ValueError) as e:
     print(f"zero_shot: error: {e}", file=sys.stderr)
     sys.exit(2)
@@ -76,6 +77,7 @@ if __name__ == "__main__":
   flags.DEFINE_string("confusion", "", "Confusion-matrix PNG (default: --out with .png).")
   flags.DEFINE_string("data_dir", "", "TFDS data_dir for tfds: datasets.")
   flags.DEFINE_string("split", "", "TFDS split (default: test if there is one, else the first).")
+  flags.DEFINE_string("label_key", "label", "The ClassLabel feature of a tfds: dataset (e.g. scene).")
   flags.DEFINE_integer("batch", 64, "Images per batch.")
   flags.DEFINE_integer("limit", 0, "Only the first N images (0: all).")
   flags.DEFINE_string("bands", "", "Bands to use as RGB for multi-band files, 1-based, e.g. 4,3,2.")
