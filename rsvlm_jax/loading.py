@@ -148,8 +148,9 @@ class LoadedModel:
         with open(path) as f:
           thresholds = json.load(f)["thresholds"]
       if len(thresholds) != len(self.resolutions) - 1:
-        raise ValueError(f"DRIS needs {len(self.resolutions) - 1} calibrated thresholds: {path} is missing (evaluate "
-                         "the run once with its DRIS config, --mode=eval, to calibrate them) or config.input.thresholds")
+        raise ValueError(f"DRIS needs {len(self.resolutions) - 1} calibrated thresholds: {path} is missing "
+                         "(evaluate the run once with its DRIS config, --mode=eval, to calibrate them) or "
+                         "config.input.thresholds")
       if cfg.get("scorer"):
         from rsvlm_jax import dris_learned  # pylint: disable=g-import-not-at-top
         scorer = dris_learned.load(cfg.scorer)

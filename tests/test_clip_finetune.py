@@ -20,12 +20,18 @@ from tests.convert import open_clip_models as ocm  # noqa: E402  pylint: disable
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def test_finetune_converted_model_then_load_the_workdir(tmp_path):
-  from rsvlm_jax.train import trainer as trainer_lib  # pylint: disable=g-import-not-at-top
+def _converted_model_and_rsicd(tmp_path) -> tuple[str, str]:
+  """(a converted tiny random open_clip model, a data_dir with the rsicd dummy build)."""
   converted = convert_open_clip.convert(ocm.save_state_dict(ocm.random_clip(), str(tmp_path / "m.pt")),
                                         str(tmp_path / "clip"), model_config=ocm.write_arch(tmp_path))
   data_dir = str(tmp_path / "tfds")
   build_dataset.build("rsicd", data_dir, os.path.join(ROOT, "datasets", "rsicd", "dummy_data"))
+  return converted, data_dir
+
+
+def test_finetune_converted_model_then_load_the_workdir(tmp_path):
+  from rsvlm_jax.train import trainer as trainer_lib  # pylint: disable=g-import-not-at-top
+  converted, data_dir = _converted_model_and_rsicd(tmp_path)
   config = config_lib.load_config(config_lib.config_path("clip_finetune.py") + (
       f":init={converted},dataset=rsicd,data_dir={data_dir},runlocal=True,dris=True,local_w=0.5"))
   assert tuple(config.input.resolutions) == (16, 24, 32) and config.input.dris_at == "serve"
@@ -70,10 +76,7 @@ def test_finetune_without_region_levels_leaves_the_token_projection_unused(tmp_p
   """With local_w=object_w=0 the model has no img_token_proj: config.model_init_skip lets the converted one
   go unused (named in the log) instead of failing; without it, the mismatch is an error naming the param."""
   from rsvlm_jax.train import trainer as trainer_lib  # pylint: disable=g-import-not-at-top
-  converted = convert_open_clip.convert(ocm.save_state_dict(ocm.random_clip(), str(tmp_path / "m.pt")),
-                                        str(tmp_path / "clip"), model_config=ocm.write_arch(tmp_path))
-  data_dir = str(tmp_path / "tfds")
-  build_dataset.build("rsicd", data_dir, os.path.join(ROOT, "datasets", "rsicd", "dummy_data"))
+  converted, data_dir = _converted_model_and_rsicd(tmp_path)
   config = config_lib.load_config(config_lib.config_path("clip_finetune.py") + (
       f":init={converted},dataset=rsicd,data_dir={data_dir},runlocal=True,decoder=False"))
   assert config.model_init_skip == "^img_token_proj/" and "captioning" not in config.evals

@@ -13,11 +13,13 @@ import functools
 import gzip
 import html
 import os
-from typing import Iterable, Sequence
+from typing import Iterable
 
 import ftfy
 import numpy as np
 import regex
+
+from rsvlm_jax.data import tokenizer as tokenizer_lib
 
 # The merges file holds a header line, then merges; CLIP keeps the first 49152 - 256 - 2 of them, so that
 # 256 byte symbols + 256 end-of-word byte symbols + merges + 2 special tokens = 49408 ids.
@@ -44,7 +46,7 @@ def clean_text(text: str) -> str:
   return " ".join(text.split()).strip().lower()
 
 
-class ClipBpeTokenizer:
+class ClipBpeTokenizer(tokenizer_lib.TokenizerBase):
   """CLIP BPE: `encode(text, max_len)`, `encode_batch`, `decode`; picklable (for grain workers)."""
 
   kind = "clip_bpe"
@@ -139,12 +141,7 @@ class ClipBpeTokenizer:
     if len(ids) > max_len:
       ids = ids[:max_len]
       ids[-1] = self.eos_id
-    out = np.zeros((max_len,), np.int32)
-    out[:len(ids)] = ids
-    return out
-
-  def encode_batch(self, texts: Sequence[str], max_len: int) -> np.ndarray:
-    return np.stack([self.encode(t, max_len) for t in texts]) if texts else np.zeros((0, max_len), np.int32)
+    return tokenizer_lib.padded(ids, max_len)
 
   def decode(self, ids: Iterable[int]) -> str:
     """Ids -> text: stops at the first EOT, skips SOT; end-of-word marks become spaces."""

@@ -15,7 +15,21 @@ from absl import logging
 PAD_ID, UNK_ID, BOS_ID, EOS_ID = 0, 1, 2, 3
 
 
-class Tokenizer:
+def padded(ids: Sequence[int], max_len: int) -> np.ndarray:
+  """int32 [max_len]: `ids` (at most max_len of them) followed by zeros (padding)."""
+  out = np.zeros((max_len,), np.int32)
+  out[:len(ids)] = ids
+  return out
+
+
+class TokenizerBase:
+  """What every tokenizer offers besides `encode`, `decode`, `vocab_size` and its special ids."""
+
+  def encode_batch(self, texts: Sequence[str], max_len: int) -> np.ndarray:
+    return np.stack([self.encode(t, max_len) for t in texts]) if texts else np.zeros((0, max_len), np.int32)
+
+
+class Tokenizer(TokenizerBase):
   """A thin, picklable wrapper around a SentencePiece model (serialized proto)."""
 
   kind = "sentencepiece"
@@ -44,13 +58,7 @@ class Tokenizer:
 
   def encode(self, text: str, max_len: int) -> np.ndarray:
     """Text -> int32 [max_len]: pieces + EOS, truncated (EOS kept) and zero-padded."""
-    ids = self._sp.encode(normalize_text(text))[:max_len - 1] + [EOS_ID]
-    out = np.zeros((max_len,), np.int32)
-    out[:len(ids)] = ids
-    return out
-
-  def encode_batch(self, texts: Sequence[str], max_len: int) -> np.ndarray:
-    return np.stack([self.encode(t, max_len) for t in texts]) if texts else np.zeros((0, max_len), np.int32)
+    return padded(self._sp.encode(normalize_text(text))[:max_len - 1] + [EOS_ID], max_len)
 
   def decode(self, ids: Iterable[int]) -> str:
     """Ids -> text, stopping at the first EOS and ignoring padding/BOS."""

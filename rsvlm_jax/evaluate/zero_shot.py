@@ -115,7 +115,8 @@ def report(logits: np.ndarray, labels: np.ndarray, classnames: Sequence[str], id
   confusion = np.zeros((c, c), np.int64)
   np.add.at(confusion, (labels, pred), 1)
   per_class = {name: float(100.0 * confusion[k, k] / max(confusion[k].sum(), 1)) for k, name in enumerate(classnames)}
-  return {"top1": float(100.0 * (pred == labels).mean()), "top5": float(100.0 * (top5 == labels[:, None]).any(-1).mean()),
+  return {"top1": float(100.0 * (pred == labels).mean()),
+          "top5": float(100.0 * (top5 == labels[:, None]).any(-1).mean()),
           "per_class": per_class,
           "per_image": [{"image": i, "label": classnames[int(l)], "pred": classnames[int(p)]}
                         for i, l, p in zip(ids, labels, pred)],

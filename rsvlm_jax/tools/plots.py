@@ -97,7 +97,7 @@ def training_curves_png(metrics_jsonl: str, path: str) -> bool:
 
 
 def captioned_sheet_png(images: list[np.ndarray], captions: list[str], path: str, *, thumb: int = 192,
-                        columns: int = 4, lines: int = 4) -> None:
+                        columns: int = 4, lines: int = 5) -> None:
   """A contact sheet: each image as a thumbnail with its caption wrapped underneath."""
   import textwrap  # pylint: disable=g-import-not-at-top
   font = ImageFont.load_default()

@@ -244,7 +244,8 @@ class Trainer:
       flat.update({k: init[k] for k in new})
       loaded = traverse_util.unflatten_dict(flat, sep="/")
       logging.info("config.model_init: %d params not in %s start from their initialisation "
-                   "(model_init_fresh=%r): %s", len(new), source, fresh, ", ".join(new[:8]) + (" ..." if len(new) > 8 else ""))
+                   "(model_init_fresh=%r): %s", len(new), source, fresh,
+                   ", ".join(new[:8]) + (" ..." if len(new) > 8 else ""))
     params = jax.device_put(loaded, self.state_sharding.params)
     opt_state = jax.jit(self.tx.init, out_shardings=self.state_sharding.opt_state)(params)
     self.state = self.state.replace(params=params, opt_state=opt_state)

@@ -26,7 +26,8 @@ def test_custom_architecture_matches_open_clip(tmp_path, quick_gelu):
   """Heads of width 16, both activations: image and text embeddings equal open_clip's."""
   model = ocm.random_clip(quick_gelu=quick_gelu)
   ckpt = ocm.save_state_dict(model, str(tmp_path / "m.pt"))
-  out = convert_open_clip.convert(ckpt, str(tmp_path / "out"), model_config=ocm.write_arch(tmp_path, quick_gelu=quick_gelu))
+  out = convert_open_clip.convert(ckpt, str(tmp_path / "out"),
+                                  model_config=ocm.write_arch(tmp_path, quick_gelu=quick_gelu))
   loaded = rsvlm_jax.load(out)
   assert loaded.model.image["mlp_act"] == ("quick_gelu" if quick_gelu else "gelu")
   images = _images(5, 32)
@@ -80,7 +81,8 @@ def test_renamed_or_missing_keys_fail_naming_them(tmp_path):
   torch.save(missing, str(tmp_path / "missing.pt"))
   with pytest.raises(ValueError, match=r"missing key\(s\): text_projection"):
     convert_open_clip.convert(str(tmp_path / "missing.pt"), str(tmp_path / "o2"), model_config=arch)
-  with pytest.raises(ValueError, match=r"visual.positional_embedding has shape \(17, 64\), the architecture needs \(50, 768\) \(wrong --model"):
+  with pytest.raises(ValueError, match=r"visual.positional_embedding has shape \(17, 64\), the architecture "
+                                       r"needs \(50, 768\) \(wrong --model"):
     convert_open_clip.convert(str(tmp_path / "missing.pt"), str(tmp_path / "o3"), model="ViT-B-32")
   assert not any(p.name.startswith("o") for p in tmp_path.iterdir())  # Nothing half-written.
 

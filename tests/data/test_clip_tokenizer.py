@@ -20,9 +20,11 @@ TEMPLATES = ["a satellite photo of {}.", "An aerial image of a {} with {} cars",
              "{}: many  buildings\tand\ngreen trees", "the {} is surrounded by roads (about {} m wide)",
              "It's a {} — we'll see {} planes", "{} &amp; {} &lt;3", "GRAY {} in the upper-left; {}%"]
 ODD = ["", " ", "\n\t", "!!!", "<start_of_text>", "a <end_of_text> b", "don't I'd you're they've it'll",
-       "Ünïcödé straße café naïve", "東京の港に船がたくさん", "🚢🚢 ships ✈️ planes 🌊", "x" * 200,
+       "Ünïcödé straße café naïve", "東京の港に船がたくさん", "🚢🚢 ships ✈️ planes 🌊",
+       "x" * 200,
        "word " * 90, "1234567890 3.14 1,000,000", "mixed CASE Words AND numbers 42nd", "tab\tseparated\tvalues",
-       "caf\u00e9 vs cafe\u0301", "Ã©mojis mojibake fixed by ftfy", "&amp;amp; double-escaped", "a\u00a0non-breaking space",
+       "caf\u00e9 vs cafe\u0301", "Ã©mojis mojibake fixed by ftfy", "&amp;amp; double-escaped",
+       "a\u00a0non-breaking space",
        "hyphen-ated well-known state-of-the-art", "quote \"marks\" and 'single' ones", "path/to/file.tif #3 @home"]
 
 

@@ -33,7 +33,7 @@ def test_caption_a_folder(tiny_run, awkward_images, tmp_path):
   assert "Captioned 3 of 4 images" in run.stderr and "1 could not be read" in run.stderr
   from PIL import Image  # pylint: disable=g-import-not-at-top
   with Image.open(sheet) as im:
-    assert im.size == (4 * 200, 192 + 6 + 48)  # Three thumbnails with captions in one row of four.
+    assert im.size == (4 * 200, 192 + 6 + 60)  # Three thumbnails with captions in one row of four.
   # The same captions as the Python API on the same files (the GeoTIFF through the documented stretch).
   model = rsvlm_jax.load(tiny_run)
   assert [r["caption"] for r in rows[1:]] == model.caption([r["image"] for r in rows[1:]])
