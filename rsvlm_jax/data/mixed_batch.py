@@ -22,10 +22,6 @@ def tag(batch: dict[str, Any], bucket: int) -> dict[str, Any]:
   return {f"{k}{SEP}{bucket}": v for k, v in batch.items() if not k.startswith("_")}
 
 
-def is_mixed(batch: dict[str, Any]) -> bool:
-  return any(SEP in k for k in batch)
-
-
 def merge(batch: dict[str, Any]) -> dict[str, Any]:
   """In the step: image fields -> [per-bucket arrays], other fields concatenated in ascending bucket order."""
   parts: dict[str, dict[int, Any]] = {}

@@ -18,9 +18,8 @@ Levels:
            batch; candidates with the same class label are positives (multi-positive InfoNCE with a
            uniform target over the positives), both directions.
 
-Data without boxes (the object level's fallback): `pseudo_object_boxes` takes the k most salient
-windows of the patch grid (largest token-norm or complexity) as pseudo-objects to pair with the
-caption's noun phrases; with no phrases either, switch the level off (weight 0) in the config.
+Data without boxes: switch the object level off (weight 0) in the config; the local-region level still
+aligns region tokens with the caption's phrases.
 """
 from __future__ import annotations
 
@@ -171,11 +170,3 @@ def object_alignment(obj_emb, obj_text_emb, obj_label, obj_mask, logit_scale, *,
   """Object features [B,O,D] vs object phrase embeddings [B,O,D]; labels [B,O]; mask [B,O]."""
   loss, n = _run(_object_core, mesh, axis_name, (obj_emb, obj_text_emb, obj_label, obj_mask), (logit_scale,))
   return loss, {"num_objects": n}
-
-
-def pseudo_object_boxes(saliency, k: int):
-  """Boxes [B,k,4] of the k most salient cells of a [B,h,w] saliency map (the no-box fallback)."""
-  b, h, w = saliency.shape
-  _, idx = jax.lax.top_k(saliency.reshape(b, h * w), k)
-  r, c = idx // w, idx % w
-  return jnp.stack([r / h, c / w, (r + 1) / h, (c + 1) / w], -1).astype(jnp.float32)

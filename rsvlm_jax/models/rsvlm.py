@@ -13,11 +13,11 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 
+from rsvlm_jax.data.tokenizer import BOS_ID, EOS_ID
 from rsvlm_jax.models import region_pool
 from rsvlm_jax.models import text as text_lib
 from rsvlm_jax.models import vit
 
-BOS_ID = 2
 
 
 def l2_normalize(x, axis=-1, eps=1e-6):
@@ -55,7 +55,7 @@ class Model(nn.Module):
   # text_has_bos (CLIP BPE: every text is [SOT, ..., EOT]) the decoder reads text[:-1] and predicts
   # text[1:]; otherwise it reads [bos_id, text[:-1]] and predicts the whole text.
   bos_id: int = BOS_ID
-  eos_id: int = 3
+  eos_id: int = EOS_ID
   text_has_bos: bool = False
 
   def setup(self):
@@ -130,7 +130,7 @@ class Model(nn.Module):
     return zimg, out
 
 
-def make_model(config: ml_collections.ConfigDict, vocab_size: int, *, bos_id: int = BOS_ID, eos_id: int = 3,
+def make_model(config: ml_collections.ConfigDict, vocab_size: int, *, bos_id: int = BOS_ID, eos_id: int = EOS_ID,
                text_has_bos: bool = False) -> Model:
   """Builds the model described by `config.model` (see configs/demo.py); the special ids come from the
   tokenizer (`tokenizer.special_ids(tok)`)."""

@@ -15,6 +15,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+import einops
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
@@ -101,7 +102,7 @@ class ViT(nn.Module):
 
     x = embed(norm(image))
     b, h, w, _ = x.shape
-    x = x.reshape(b, h * w, width) + pos((h, w)).astype(self.dtype)
+    x = einops.rearrange(x, "b h w d -> b (h w) d") + pos((h, w)).astype(self.dtype)
     parts = [x]
     if self.class_token:
       cls = self.param("cls_token", nn.initializers.zeros, (1, 1, width), jnp.float32)
@@ -111,12 +112,12 @@ class ViT(nn.Module):
     if tiles is not None:
       # tiles: [B, K, t, t, 3]; tile_boxes: [B, K, 4] normalized boxes of each tile in the image.
       num_tiles = tiles.shape[1]
-      t = embed(norm(tiles.reshape((-1,) + tiles.shape[2:])))
+      t = embed(norm(einops.rearrange(tiles, "b k h w c -> (b k) h w c")))
       th, tw = t.shape[1:3]
-      t = t.reshape(b, num_tiles, th * tw, width)
+      t = einops.rearrange(t, "(b k) h w d -> b k (h w) d", b=b)
       tile_pos = jax.vmap(jax.vmap(lambda box: pos((th, tw), box=box)[0]))(tile_boxes)
       t = t + tile_pos.astype(self.dtype)
-      parts.append(t.reshape(b, num_tiles * th * tw, width))
+      parts.append(einops.rearrange(t, "b k n d -> b (k n) d"))
     x = jnp.concatenate(parts, axis=1) if len(parts) > 1 else x
     if self.ln_pre:
       x = nn.LayerNorm(epsilon=self.ln_eps, dtype=self.dtype, name="ln_pre")(x)

@@ -261,9 +261,3 @@ def restore_params(source: str, abstract_params: Any, *, fresh: str = "",
                                                          restore_args={"params": restore_args},
                                                          partial_restore=True))
   return step, out["params"], new
-
-
-def abstract_like(tree: Any) -> Any:
-  """ShapeDtypeStructs (with shardings) describing `tree`, as restore targets."""
-  return jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=getattr(x, "sharding", None)),
-                      tree)

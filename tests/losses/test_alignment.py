@@ -173,9 +173,3 @@ def test_unknown_modes_fail_clearly():
   with pytest.raises(ValueError, match="mode 'mean'"):
     alignment.local_region_alignment(x["regions"], x["region_mask"], x["phrases"], x["phrase_mask"], x["scale"],
                                      mode="mean")
-
-
-def test_pseudo_object_boxes():
-  sal = jnp.zeros((1, 4, 4)).at[0, 2, 3].set(5.0).at[0, 0, 0].set(3.0)
-  boxes = np.asarray(alignment.pseudo_object_boxes(sal, 2))
-  np.testing.assert_allclose(boxes[0], [[0.5, 0.75, 0.75, 1.0], [0.0, 0.0, 0.25, 0.25]])
