@@ -20,6 +20,7 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 import numpy as np
+from flax import traverse_util
 from PIL import Image
 
 from rsvlm_jax.data import image_io
@@ -241,7 +242,6 @@ def load(path: str) -> LoadedModel:
   step, state_path, shapes = checkpoint_lib.params_metadata(directory)
   device = jax.sharding.SingleDeviceSharding(jax.devices()[0])
   flat = {k: jax.ShapeDtypeStruct(s, jnp.float32, sharding=device) for k, s in shapes.items()}
-  from flax import traverse_util  # pylint: disable=g-import-not-at-top
   abstract = traverse_util.unflatten_dict(flat, sep="/")
   want = traverse_util.flatten_dict(
       abstract_params(model, int(list(config.input.resolutions)[-1]), int(config.input.text_len)), sep="/")
