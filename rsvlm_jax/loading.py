@@ -243,11 +243,11 @@ def load(path: str) -> LoadedModel:
   device = jax.sharding.SingleDeviceSharding(jax.devices()[0])
   flat = {k: jax.ShapeDtypeStruct(s, jnp.float32, sharding=device) for k, s in shapes.items()}
   abstract = traverse_util.unflatten_dict(flat, sep="/")
-  want = traverse_util.flatten_dict(
-      abstract_params(model, int(list(config.input.resolutions)[-1]), int(config.input.text_len)), sep="/")
-  bad = sorted(k for k, v in want.items() if tuple(v.shape) != shapes.get(k))
+  want = checkpoint_lib.param_shapes(
+      abstract_params(model, int(list(config.input.resolutions)[-1]), int(config.input.text_len)))
+  bad = sorted(k for k, v in want.items() if v != shapes.get(k))
   if bad:
     raise ValueError(f"Checkpoint {state_path} does not fit the model of {root}/config.json: e.g. " + "; ".join(
-        f"{k}: checkpoint {shapes.get(k)} vs model {tuple(want[k].shape)}" for k in bad[:3]))
+        f"{k}: checkpoint {shapes.get(k)} vs model {want[k]}" for k in bad[:3]))
   step, params, _ = checkpoint_lib.restore_params(directory, abstract)
   return LoadedModel(root, config, model, params, tok, step)

@@ -30,10 +30,27 @@ def tiny_config(data_dir: str, arg: str = "", **overrides):
   return c
 
 
+def unwritable_dir(tmp_path) -> str | None:
+  """A folder this process cannot write in (root ignores mode bits: then /sys/fs), or None."""
+  d = tmp_path / "ro"
+  d.mkdir()
+  d.chmod(0o555)
+  try:
+    (d / "probe").write_text("")
+  except OSError:
+    return str(d)
+  d.chmod(0o755)
+  try:
+    open(os.path.join("/sys/fs", "rsvlm_probe"), "w").close()
+  except OSError:
+    return "/sys/fs"
+  return None
+
+
 def read_jsonl(path: str) -> list[dict]:
   import json  # pylint: disable=g-import-not-at-top
   with open(path) as f:
     return [json.loads(line) for line in f if line.strip()]
 
 
-__all__ = ["tiny_data_dir", "tiny_config", "read_jsonl", "os"]
+__all__ = ["tiny_data_dir", "tiny_config", "read_jsonl", "unwritable_dir", "os"]

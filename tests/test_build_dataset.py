@@ -9,6 +9,7 @@ import tensorflow_datasets as tfds
 
 from rsvlm_datasets import caption_formats
 from rsvlm_jax import build_dataset
+from tests.fixtures import unwritable_dir
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RSICD_DUMMY = os.path.join(ROOT, "datasets", "rsicd", "dummy_data")
@@ -56,22 +57,11 @@ def test_overwrite_replaces_the_build(manual_dir, tmp_path):
 @pytest.fixture
 def read_only_dir(tmp_path):
   """A directory this process cannot write to (root ignores mode bits: then a path under /sys)."""
-  d = tmp_path / "ro"
-  d.mkdir()
-  d.chmod(0o555)
-  try:
-    (d / "probe").write_text("")
-  except OSError:
-    yield str(d / "data")
-    d.chmod(0o755)
-    return
-  d.chmod(0o755)
-  try:
-    os.makedirs("/sys/fs/rsvlm_probe")
-  except OSError:
-    yield "/sys/fs/rsvlm_data"
-    return
-  pytest.skip("no unwritable directory available")
+  parent = unwritable_dir(tmp_path)
+  if parent is None:
+    pytest.skip("no unwritable directory available")
+  yield os.path.join(parent, "data")
+  (tmp_path / "ro").chmod(0o755)
 
 
 def test_read_only_data_dir_is_a_clear_error(read_only_dir):

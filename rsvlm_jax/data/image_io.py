@@ -27,6 +27,7 @@ from absl import logging
 from PIL import Image
 
 TIFF_MAGIC = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp", ".webp")  # What folder scans pick up.
 
 
 class ImageReadError(ValueError):
@@ -219,8 +220,7 @@ def decode(fh, source: str, options: ReadOptions = ReadOptions()) -> np.ndarray:
     Image.MAX_IMAGE_PIXELS = previous
 
 
-def expand_images(spec: str | Sequence[str], extensions: Sequence[str] = (
-    ".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp", ".webp")) -> list[str]:
+def expand_images(spec: str | Sequence[str], extensions: Sequence[str] = IMAGE_EXTENSIONS) -> list[str]:
   """A directory (recursively, files with image extensions), a glob pattern, or a list -> sorted file paths."""
   import glob  # pylint: disable=g-import-not-at-top
   if not isinstance(spec, str):

@@ -19,8 +19,6 @@ from rsvlm_jax.data import image_io
 from rsvlm_jax.evaluate import evaluators
 from rsvlm_jax.evaluate import zero_shot_templates
 
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp", ".webp")
-
 
 def class_name(folder: str) -> str:
   """'BaseballField' / 'dense_residential' / 'storage-tanks' -> 'baseball field' / ... (lowercase, spaced)."""
@@ -44,7 +42,7 @@ def folder_dataset(root: str) -> LabelledImages:
   files, labels = [], []
   for k, d in enumerate(classes):
     found = sorted(os.path.join(dirpath, f) for dirpath, _, fs in os.walk(os.path.join(root, d)) for f in fs
-                   if f.lower().endswith(IMAGE_EXTENSIONS))
+                   if f.lower().endswith(image_io.IMAGE_EXTENSIONS))
     files += found
     labels += [k] * len(found)
   if not files:

@@ -16,6 +16,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from rsvlm_jax.retrieval_index import store as store_lib
+from rsvlm_jax.train import metric_writer
 
 
 def log_stderr(message: str) -> None:
@@ -40,12 +41,6 @@ class Summary:
             + ", ".join(parts) + f"; {self.total} in the index")
 
 
-def _duration(seconds: float) -> str:
-  seconds = int(round(seconds))
-  h, rest = divmod(seconds, 3600)
-  return f"{h}h{rest // 60:02d}m" if h else f"{rest // 60}m{rest % 60:02d}s"
-
-
 class Progress:
   """Logs `done/total`, rate and ETA at most every `every` seconds (and never for short runs)."""
 
@@ -61,7 +56,7 @@ class Progress:
     rate = done / max(now - self.start, 1e-9)
     eta = (self.total - done) / rate if rate > 0 else float("inf")
     self.log(f"{done}/{self.total} images done ({skipped} skipped), {rate:.1f} images/s, "
-             f"ETA {_duration(eta) if eta != float('inf') else '?'}")
+             f"ETA {metric_writer.format_eta(eta)}")
 
 
 def plan(store: store_lib.IndexStore, paths: Sequence[str]) -> tuple[list[str], int, list[str]]:

@@ -124,21 +124,16 @@ def convert(checkpoint: str, out: str, *, model: str = "", model_config: str = "
 
 def _check_against_model(config: dict, tok, params) -> None:
   """Every param the model creates exists in the converted tree with the same shape (and nothing else)."""
-  import jax  # pylint: disable=g-import-not-at-top
   from rsvlm_jax import loading  # pylint: disable=g-import-not-at-top
+  from rsvlm_jax.train import checkpoint as checkpoint_lib  # pylint: disable=g-import-not-at-top
   model = loading.build_model(loading.as_config_dict(config), tok)
-  want = loading.abstract_params(model, config["input"]["resolutions"][-1], config["input"]["text_len"],
-                                 with_token_proj=True)
-  have = jax.tree_util.tree_map(lambda x: x.shape, params)
-  want = jax.tree_util.tree_map(lambda x: tuple(x.shape), want)
-  flat_have = dict(jax.tree_util.tree_leaves_with_path(have, is_leaf=lambda x: isinstance(x, tuple)))
-  flat_want = dict(jax.tree_util.tree_leaves_with_path(want, is_leaf=lambda x: isinstance(x, tuple)))
-  names = lambda d: {jax.tree_util.keystr(k): v for k, v in d.items()}
-  flat_have, flat_want = names(flat_have), names(flat_want)
-  bad = sorted(k for k in set(flat_have) | set(flat_want) if flat_have.get(k) != flat_want.get(k))
+  have = checkpoint_lib.param_shapes(params)
+  want = checkpoint_lib.param_shapes(loading.abstract_params(
+      model, config["input"]["resolutions"][-1], config["input"]["text_len"], with_token_proj=True))
+  bad = sorted(k for k in set(have) | set(want) if have.get(k) != want.get(k))
   if bad:
     raise AssertionError("Converted params do not fit the model (a converter bug): " + "; ".join(
-        f"{k}: converted {flat_have.get(k)} vs model {flat_want.get(k)}" for k in bad[:5]))
+        f"{k}: converted {have.get(k)} vs model {want.get(k)}" for k in bad[:5]))
 
 
 FLAGS = flags.FLAGS

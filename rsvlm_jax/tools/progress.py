@@ -5,6 +5,8 @@ import time
 
 from absl import logging
 
+from rsvlm_jax.train import metric_writer
+
 
 class ItemProgress:
   """`update(done)` logs "what: done/total (pct), rate/s, ETA h:mm:ss" now and then, and always at the end."""
@@ -21,12 +23,4 @@ class ItemProgress:
     rate = done / max(now - self._t0, 1e-9)
     eta = (self.total - done) / rate if rate > 0 else float("nan")
     logging.info("%s: %d/%d (%.0f%%), %.1f/s, ETA %s", self.what, done, self.total,
-                 100.0 * done / max(self.total, 1), rate, format_seconds(eta))
-
-
-def format_seconds(seconds: float) -> str:
-  if seconds != seconds or seconds == float("inf"):  # NaN or inf.
-    return "?"
-  m, s = divmod(int(round(seconds)), 60)
-  h, m = divmod(m, 60)
-  return f"{h:d}:{m:02d}:{s:02d}"
+                 100.0 * done / max(self.total, 1), rate, metric_writer.format_eta(eta))

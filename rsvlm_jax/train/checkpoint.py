@@ -207,7 +207,8 @@ def source_tokenizer(source: str) -> str | None:
   return None
 
 
-def _param_shapes(tree) -> dict[str, tuple]:
+def param_shapes(tree) -> dict[str, tuple]:
+  """{"a/b/kernel": shape} of a params tree (arrays, ShapeDtypeStructs or orbax metadata)."""
   return {"/".join(str(getattr(k, "key", k)) for k in path): tuple(v.shape)
           for path, v in jax.tree_util.tree_leaves_with_path(tree)}
 
@@ -222,7 +223,7 @@ def params_metadata(source: str) -> tuple[int, str, dict[str, tuple]]:
   tree = getattr(tree, "tree", tree)
   if "params" not in tree:
     raise ValueError(f"Checkpoint {path} holds no params (keys: {sorted(tree)})")
-  return step, path, _param_shapes(tree["params"])
+  return step, path, param_shapes(tree["params"])
 
 
 def restore_params(source: str, abstract_params: Any, *, fresh: str = "",
@@ -237,14 +238,14 @@ def restore_params(source: str, abstract_params: Any, *, fresh: str = "",
   added on top of converted open_clip towers); their names are returned, for the caller to keep at their
   initial values."""
   step, path, have = params_metadata(source)
+  want = param_shapes(abstract_params)
   if skip:
     skip_re = re.compile(skip)
-    skipped = sorted(k for k in have if skip_re.search(k) and k not in _param_shapes(abstract_params))
+    skipped = sorted(k for k in have if skip_re.search(k) and k not in want)
     if skipped:
       logging.info("config.model_init: %d params of %s not used by this model (model_init_skip=%r): %s",
                    len(skipped), path, skip, ", ".join(skipped[:8]))
     have = {k: v for k, v in have.items() if k not in skipped}
-  want = _param_shapes(abstract_params)
   fresh_re = re.compile(fresh) if fresh else None
   missing = sorted(k for k in want if k not in have)
   new = [k for k in missing if fresh_re is not None and fresh_re.search(k)]

@@ -60,10 +60,11 @@ class Progress:
     elapsed = time.time() - self._t0
     rate = (step - self._s0) / max(elapsed, 1e-9)
     eta = (self.total - step) / rate if rate > 0 else float("inf")
-    logging.info("step %d/%d  loss %.4f  %.2f steps/s  ETA %s", step, self.total, loss, rate, _fmt(eta))
+    logging.info("step %d/%d  loss %.4f  %.2f steps/s  ETA %s", step, self.total, loss, rate, format_eta(eta))
 
 
-def _fmt(seconds: float) -> str:
+def format_eta(seconds: float) -> str:
+  """Seconds -> "h:mm:ss" ("?" when unknown: inf or NaN)."""
   if not np.isfinite(seconds):
     return "?"
   m, s = divmod(int(seconds), 60)

@@ -7,32 +7,13 @@ from etils import epath
 import pytest
 import tensorflow_datasets as tfds
 
-import rsvlm_datasets
 from rsvlm_datasets import caption_formats as cf
 from rsvlm_datasets import rs_gpt4v_format as fmt
 
-DATASETS = epath.Path(rsvlm_datasets.__file__).parent
-
-
-def _copy_dummy(name, tmp_path):
-  """A writable copy of a builder's dummy data, at tmp_path/m (so ../<name> does not exist)."""
-  dst = tmp_path / "m"
-  shutil.copytree(DATASETS / name / "dummy_data", dst)
-  return epath.Path(dst)
-
-
-def _edit_json(path, fn):
-  data = json.loads(path.read_text())
-  fn(data)
-  path.write_text(json.dumps(data))
-
-
-def _build(name, config, manual_dir, data_dir):
-  rsvlm_datasets.import_builder(name)
-  builder = tfds.builder(f"{name}/{config}", data_dir=data_dir, file_format="array_record")
-  builder.download_and_prepare(
-      download_config=tfds.download.DownloadConfig(manual_dir=str(manual_dir)))
-  return builder
+from tests.datasets.builder_helpers import DATASETS
+from tests.datasets.builder_helpers import build as _build
+from tests.datasets.builder_helpers import copy_dummy as _copy_dummy
+from tests.datasets.builder_helpers import edit_json as _edit_json
 
 
 # --------------------------------------------------------------------------- Karpathy / NWPU

@@ -3,6 +3,8 @@ import os
 import subprocess
 import sys
 
+from tests.fixtures import unwritable_dir
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
@@ -15,23 +17,6 @@ def _run_all(commands):
   return [(p.returncode, stderr) for p, stderr in zip(procs, stderrs)]
 
 
-def _unwritable_dir(tmp_path):
-  """A folder this process cannot write in (root ignores mode bits: then /sys/fs), or None."""
-  d = tmp_path / "ro"
-  d.mkdir()
-  d.chmod(0o555)
-  try:
-    (d / "probe").write_text("")
-  except OSError:
-    return str(d)
-  for candidate in ("/sys/fs",):
-    try:
-      open(os.path.join(candidate, "rsvlm_probe"), "w").close()
-    except OSError:
-      return candidate
-  return None
-
-
 def test_dris_preview_flag_errors(tmp_path):
   base = ["rsvlm_jax.tools.dris_preview", "--config=configs/demo.py:runlocal=True",
           f"--workdir={tmp_path / 'run'}"]
@@ -39,7 +24,7 @@ def test_dris_preview_flag_errors(tmp_path):
            (["--num=-3"], "flag --num=-3: -3 is not a positive integer"),
            ([f"--out={tmp_path / 'missing' / 'p.png'}"],
             f"dris_preview: --out={tmp_path / 'missing' / 'p.png'}: folder {tmp_path / 'missing'} does not exist")]
-  unwritable = _unwritable_dir(tmp_path)
+  unwritable = unwritable_dir(tmp_path)
   if unwritable:
     cases.append(([f"--out={unwritable}/p.png"], f"dris_preview: --out={unwritable}/p.png: cannot write in "
                   f"{unwritable}"))
