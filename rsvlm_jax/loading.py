@@ -243,7 +243,7 @@ def load(path: str) -> LoadedModel:
   device = jax.sharding.SingleDeviceSharding(jax.devices()[0])
   flat = {k: jax.ShapeDtypeStruct(s, jnp.float32, sharding=device) for k, s in shapes.items()}
   abstract = traverse_util.unflatten_dict(flat, sep="/")
-  want = checkpoint_lib.param_shapes(
+  want = checkpoint_lib.array_shapes(
       abstract_params(model, int(list(config.input.resolutions)[-1]), int(config.input.text_len)))
   bad = sorted(k for k, v in want.items() if v != shapes.get(k))
   if bad:

@@ -127,8 +127,8 @@ def _check_against_model(config: dict, tok, params) -> None:
   from rsvlm_jax import loading  # pylint: disable=g-import-not-at-top
   from rsvlm_jax.train import checkpoint as checkpoint_lib  # pylint: disable=g-import-not-at-top
   model = loading.build_model(loading.as_config_dict(config), tok)
-  have = checkpoint_lib.param_shapes(params)
-  want = checkpoint_lib.param_shapes(loading.abstract_params(
+  have = checkpoint_lib.array_shapes(params)
+  want = checkpoint_lib.array_shapes(loading.abstract_params(
       model, config["input"]["resolutions"][-1], config["input"]["text_len"], with_token_proj=True))
   bad = sorted(k for k in set(have) | set(want) if have.get(k) != want.get(k))
   if bad:

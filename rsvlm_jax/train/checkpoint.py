@@ -32,8 +32,9 @@ def summarize_error(e: BaseException) -> str:
   return f"{type(e).__name__}: {text[:300]}"
 
 
-def _array_shapes(tree) -> dict[str, tuple]:
-  """{"opt_state/1/0/mu/...": shape}: one naming for a live state and its orbax metadata (dicts, lists)."""
+def array_shapes(tree) -> dict[str, tuple]:
+  """{"opt_state/1/0/mu/...": shape}: one naming for a live state or params tree and its orbax metadata
+  (dicts, lists, dataclass fields)."""
   name = lambda k: str(next((getattr(k, a) for a in ("key", "idx", "name") if hasattr(k, a)), k))
   return {"/".join(name(k) for k in path): tuple(v.shape) for path, v in jax.tree_util.tree_leaves_with_path(tree)}
 
@@ -92,12 +93,12 @@ class Checkpointer:
     """{"params/a/kernel": shape} of every array saved at `step`, from its metadata (no array is read)."""
     path = os.path.join(self.directory, str(step), "state")
     tree = ocp.StandardCheckpointHandler().metadata(epath.Path(path))
-    return _array_shapes(getattr(tree, "tree", tree))
+    return array_shapes(getattr(tree, "tree", tree))
 
   def check_fits(self, step: int, abstract_state: Any) -> None:
     """Raises CheckpointMismatchError naming the arrays whose shapes differ between checkpoint `step` and
     `abstract_state`. Unreadable metadata raises whatever orbax raises (a corrupt step)."""
-    have, want = self.state_shapes(step), _array_shapes(abstract_state)
+    have, want = self.state_shapes(step), array_shapes(abstract_state)
     bad = sorted((k for k in set(have) | set(want) if have.get(k) != want.get(k)),
                  key=lambda k: (not k.startswith("params/"), k))  # Params first: they name the change.
     if bad:
@@ -207,12 +208,6 @@ def source_tokenizer(source: str) -> str | None:
   return None
 
 
-def param_shapes(tree) -> dict[str, tuple]:
-  """{"a/b/kernel": shape} of a params tree (arrays, ShapeDtypeStructs or orbax metadata)."""
-  return {"/".join(str(getattr(k, "key", k)) for k in path): tuple(v.shape)
-          for path, v in jax.tree_util.tree_leaves_with_path(tree)}
-
-
 def params_metadata(source: str) -> tuple[int, str, dict[str, tuple]]:
   """(step, state directory, {"a/b/kernel": shape}) of the params in the newest complete checkpoint under
   `source` (see _step_dir), read from orbax metadata without loading any array."""
@@ -223,7 +218,7 @@ def params_metadata(source: str) -> tuple[int, str, dict[str, tuple]]:
   tree = getattr(tree, "tree", tree)
   if "params" not in tree:
     raise ValueError(f"Checkpoint {path} holds no params (keys: {sorted(tree)})")
-  return step, path, param_shapes(tree["params"])
+  return step, path, array_shapes(tree["params"])
 
 
 def restore_params(source: str, abstract_params: Any, *, fresh: str = "",
@@ -238,7 +233,7 @@ def restore_params(source: str, abstract_params: Any, *, fresh: str = "",
   added on top of converted open_clip towers); their names are returned, for the caller to keep at their
   initial values."""
   step, path, have = params_metadata(source)
-  want = param_shapes(abstract_params)
+  want = array_shapes(abstract_params)
   if skip:
     skip_re = re.compile(skip)
     skipped = sorted(k for k in have if skip_re.search(k) and k not in want)
