@@ -15,7 +15,7 @@ groups are thirds of the test split by DRIS score, the same images for every run
 at full resolution, on --scorer_images training images); with `learned` the dris run uses that scorer,
 with `both` a 'dris_learned' run is added. The fit report goes into the JSON as "scorer_fit".
 
---serve adds 'dris_serve': DRIS at serving only (input.dris_at=serve). Training with dris_at=serve is the
+--serve adds 'dris_serve': DRIS at serving only (dris.train=largest). Training with dris_at=serve is the
 fixed_max run step for step (same batches, same init), so it is not trained again: the dris_serve config
 loads fixed_max's weights (config.model_init), fits the learned scorer on them (native token gain: the
 loss at the smallest bucket minus at the largest, fit report "serve_scorer_fit"), and evaluates with DRIS
@@ -23,20 +23,27 @@ buckets at the same budget. The same config with every image at the largest buck
 reproduces fixed_max (summary.dris_serve.at_max_reproduces_fixed_max), so summary.dris_serve compares DRIS
 with fixed_max on the same weights, free of run-to-run training noise.
 --budget sets the DRIS runs' token budget (mean tokens per image over the largest bucket's, calibrated on
-the training split; default 0.5). An existing --workdir is reused: finished runs are only re-evaluated.
+the training split; default 0.5).
+
+The runs are a sweep (rsvlm_jax.sweep; `sweep_config` builds it) in WORKDIR/<run>/seed<S>, with the sweep's
+results.json beside them. An existing --workdir is reused: finished training runs are read back, while
+dris_serve and dris_serve_at_max (evaluations of fixed_max's weights) are fitted and evaluated again, e.g. at
+another --budget or --scorer_hidden.
 """
 from __future__ import annotations
 
-import copy
+import json
 import os
 import tempfile
 import types
 
 from absl import app
 from absl import flags
+import ml_collections
 
 from bench import common
-from configs import demo
+from rsvlm_jax import config as config_lib
+from rsvlm_jax import sweep
 
 # Flags exist only when run as a command: importing this module (tests, other tools) defines none.
 F = types.SimpleNamespace()
@@ -69,7 +76,7 @@ def _define_flags():
       "bucket's, calibrated on the training split.")
   F.seed = flags.DEFINE_integer("seed", 0, "Seed of every run (model init and data order).")
   F.serve = flags.DEFINE_bool(
-      "serve", False, "Add a 'dris_serve' run: fixed_max's weights (what training with input.dris_at=serve "
+      "serve", False, "Add a 'dris_serve' run: fixed_max's weights (what training with dris.train=largest "
       "gives) with the learned scorer fitted on them (native token gain: loss at the smallest bucket minus "
       "loss at the largest), evaluated with DRIS buckets at the same budget.")
   F.runs = flags.DEFINE_list(
@@ -78,48 +85,54 @@ def _define_flags():
 
 
 RESOLUTIONS = (64, 96, 128)
-LEARNED = "<learned>"  # input.scorer placeholder: replaced by the scorer fitted on the fixed_max run.
+# dris.scorer placeholder, replaced by a learned scorer in `prepare` (main): fitted on the fixed_max run for a
+# trained run; for dris_serve, natively on the weights it evaluates (fixed_max's).
+LEARNED = "<learned>"
+refuse_own_checkpoints = sweep.refuse_own_checkpoints  # What keeps dris_serve on fixed_max's weights.
 
 
-def run_configs(steps: int, data_dir: str, batch: int = 64, batching: str = "mixed", scorer: str = "complexity",
-                seed: int = 0, serve: bool = False, budget: float = 0.5):
-  """{run name: config}; `batching` picks the dris run's batches (mixed, homogeneous, or both runs),
-  `scorer` its score (complexity, learned, or both runs), `budget` the token budget of every DRIS run;
-  learned runs come last and carry LEARNED."""
+def sweep_config(steps: int, data_dir: str, batch: int = 64, batching: str = "mixed", scorer: str = "complexity",
+                 seed: int = 0, serve: bool = False, budget: float = 0.5, runs=()):
+  """The bench's runs as an rsvlm_jax.sweep config (one seed). `batching` picks the dris run's batches (mixed,
+  homogeneous, or both runs), `scorer` its score (complexity, learned, or both runs), `serve` adds dris_serve
+  and dris_serve_at_max (evaluations of fixed_max's weights), `budget` is every DRIS run's token budget, `runs`
+  a subset (plus fixed_max, which every summary compares with); learned runs come last and carry LEARNED."""
   if not 0 < budget <= 1:
     raise ValueError(f"--budget must be in (0, 1] (a fraction of the largest bucket's tokens), got {budget}")
-  base = f"steps={steps},ckpt_every={steps},data_dir={data_dir},batch={batch},seed={seed}"
-  runs = [("fixed_max", f"res={RESOLUTIONS[-1]}"), ("fixed_min", f"res={RESOLUTIONS[0]}")]
+  dris = f"dris=True,resolutions={';'.join(map(str, RESOLUTIONS))},budget={budget}"
+  learned = {"dris.scorer": LEARNED}
+
+  def run(name, args, overrides=None, **fields):
+    return {"name": name, "args": args, "overrides": overrides or {}, **fields}
+
+  rows = [run("fixed_max", f"res={RESOLUTIONS[-1]}"), run("fixed_min", f"res={RESOLUTIONS[0]}")]
   if batching in ("mixed", "both"):
-    runs.append(("dris", f"dris=True,budget={budget},mixed=True"))
+    rows.append(run("dris", f"{dris},mixed=True"))
   if batching == "homogeneous":
-    runs.append(("dris", f"dris=True,budget={budget},mixed=False"))
+    rows.append(run("dris", f"{dris},mixed=False"))
   if batching == "both":
-    runs.append(("dris_homogeneous", f"dris=True,budget={budget},mixed=False"))
+    rows.append(run("dris_homogeneous", f"{dris},mixed=False"))
   if scorer == "learned":
-    runs = [r for r in runs if r[0] != "dris"] + [("dris", f"dris=True,budget={budget},mixed=True")]
+    rows = [r for r in rows if r["name"] != "dris"] + [run("dris", f"{dris},mixed=True", learned)]
   if scorer == "both":
-    runs.append(("dris_learned", f"dris=True,budget={budget},mixed=True"))
-  if serve:
-    runs.append(("dris_serve", f"dris=True,budget={budget},mixed=True,dris_at=serve"))
-  out = {}
-  for name, arg in runs:
-    c = demo.get_config(f"{base},{arg}")
-    c.input.resolutions = RESOLUTIONS if name.startswith("dris") else c.input.resolutions
-    if scorer != "complexity" and (name == "dris_learned" or (name == "dris" and scorer == "learned")):
-      c.input.scorer = LEARNED
-    out[name] = c
-  return out
-
-
-def select_runs(configs: dict, names) -> dict:
-  """The runs named in `names` (all if empty) plus fixed_max, in their usual order; unknown names fail."""
-  if not names:
-    return configs
-  unknown = sorted(set(names) - set(configs))
+    rows.append(run("dris_learned", f"{dris},mixed=True", learned))
+  if serve:  # Trains nothing: fixed_max's weights served with DRIS buckets, and with every image at the largest.
+    serve_args, of_fixed_max = f"{dris},mixed=True,dris_at=serve", {"mode": "eval", "model_init_from": "fixed_max"}
+    rows += [run("dris_serve_at_max", serve_args, {"dris.serve": "largest"}, **of_fixed_max),
+             run("dris_serve", serve_args, learned, **of_fixed_max)]
+  names = [r["name"] for r in rows]
+  available = [n for n in names if n != "dris_serve_at_max"]  # dris_serve_at_max comes with dris_serve.
+  unknown = sorted(set(runs) - set(available))
   if unknown:
-    raise ValueError(f"--runs names {unknown}, which the other flags do not ask for; available: {list(configs)}")
-  return {n: c for n, c in configs.items() if n in names or n == "fixed_max"}
+    raise ValueError(f"--runs names {unknown}, which the other flags do not ask for; available: {available}")
+  wanted = set(runs or names) | {"fixed_max"} | ({"dris_serve_at_max"} if "dris_serve" in runs else set())
+  c = ml_collections.ConfigDict()
+  # The records in docs/dris.md train the global level and captioning only, and serve one way per run.
+  c.base = (f"{config_lib.config_path('demo.py')}:steps={steps},ckpt_every={steps},data_dir={data_dir},"
+            f"batch={batch},serve_dris=false,local_w=0,object_w=0")
+  c.seeds = (seed,)
+  c.runs = [r for r in rows if r["name"] in wanted]
+  return c
 
 
 def _summary(by: dict, name: str) -> dict:
@@ -136,48 +149,18 @@ def _summary(by: dict, name: str) -> dict:
   return out
 
 
-def refuse_own_checkpoints(workdir: str) -> None:
-  """dris_serve must evaluate fixed_max's weights: refuse a workdir with complete checkpoints of its own (an
-  older bench trained dris_serve) since those would be restored instead. The empty checkpoints/ directory an
-  earlier serve evaluation left behind is fine, so the bench can be re-run, e.g. at another --budget."""
-  from rsvlm_jax.train import checkpoint  # pylint: disable=g-import-not-at-top
-  steps = checkpoint.complete_steps(os.path.join(workdir, "checkpoints"))
-  if steps:
-    raise FileExistsError(f"{workdir} holds checkpoints of its own (steps {steps}; an older bench trained "
-                          "dris_serve): they would be evaluated instead of fixed_max's weights; remove that "
-                          "directory")
-
-
 def _scorer_recipe() -> dict:
   """The learned scorers' fit settings from the flags (recorded in each fit report)."""
   return {"max_images": F.scorer_images.value, "hidden": F.scorer_hidden.value,
           "fit_steps": F.scorer_fit_steps.value}
 
 
-def _serve_fixed_max(config, workdir: str, fixed_max_dir: str, scorer_path: str,
-                     extra: dict) -> tuple[dict, dict]:
-  """dris_serve: fixed_max's weights under the dris_at=serve config; fit the scorer on them, then evaluate
-  twice: every image at the largest bucket (must reproduce fixed_max), and with DRIS buckets."""
-  from rsvlm_jax import job  # pylint: disable=g-import-not-at-top
-  from rsvlm_jax.tools import fit_dris_scorer  # pylint: disable=g-import-not-at-top
-  refuse_own_checkpoints(workdir)
-  config.model_init = fixed_max_dir
-  extra["serve_scorer_fit"] = fit_dris_scorer.fit_from_run(config, workdir, scorer_path, native=True,
-                                                           **_scorer_recipe())
-  at_max = copy.deepcopy(config)
-  at_max.input.thresholds = tuple([-1e30] * (len(config.input.resolutions) - 1))  # All at the largest.
-  m_max = job.run(at_max, workdir, mode="eval")
-  config.input.scorer = scorer_path
-  m = job.run(config, workdir, mode="eval")  # Last, so the workdir's metrics.json is the DRIS one.
-  return m, m_max
-
-
 def _row(name: str, config, m: dict) -> dict:
   eff = m["efficiency"]
   return {
-      "name": name, "scorer": config.input.get("scorer") or "complexity",
-      "mixed_buckets": bool(config.input.get("mixed_buckets")) and name.startswith("dris"),
-      "dris_at": config.input.get("dris_at", "train_and_serve"),
+      "name": name, "scorer": config.dris.scorer or "complexity",
+      "mixed_buckets": bool(config.dris.mixed_buckets) and name.startswith("dris"),
+      "dris_at": "serve" if config.dris.train == "largest" else "train_and_serve",
       "resolutions": eff["resolutions"], "bucket_histogram": eff["histogram"],
       "encoder_gflops_per_image": eff["encoder_gflops_per_image"], "tokens_per_image": eff["tokens_per_image"],
       "eval_images_per_s": m["retrieval"]["eval_images_per_s"], "t2i_R@10": m["retrieval"]["t2i_R@10"],
@@ -190,32 +173,39 @@ def _row(name: str, config, m: dict) -> dict:
 
 def main(argv):
   del argv
-  from rsvlm_jax import job  # pylint: disable=g-import-not-at-top
   # --quick: 150 steps at batch 32 (about 8.5 minutes for the three runs on 2 CPU cores; 200 steps took
   # 9.4 to 10.9 minutes with the machine's load); full: 800 at 64.
   steps = F.steps.value or (150 if F.quick.value else 800)
   batch = F.batch.value or (32 if F.quick.value else 64)
   root = F.workdir.value or tempfile.mkdtemp(prefix="bench_dris_")
-  runs, extra = [], {}
-  configs = select_runs(run_configs(steps, F.data_dir.value, batch, F.batching.value, F.scorer.value,
-                                    F.seed.value, F.serve.value, F.budget.value), F.runs.value)
-  for name, config in configs.items():
-    if F.quick.value:
+  configs, extra = {}, {}
+
+  def prepare(name, seed, config, rundir):
+    """Records each run's config; puts a fitted learned scorer where a run carries LEARNED."""
+    from rsvlm_jax.tools import fit_dris_scorer  # pylint: disable=g-import-not-at-top
+    configs[name] = config
+    if F.quick.value:  # An evaluator kwarg (evals.* are open), so not a sweep override, which sets known keys.
       config.evals.captioning.max_images = 150
-    if config.input.get("scorer") == LEARNED:
-      config.input.scorer = os.path.join(root, "dris_scorer.npz")
+    if config.dris.scorer != LEARNED:
+      return
+    if config.model_init:  # dris_serve: native gains of the weights it evaluates, fixed_max's.
+      path = os.path.join(root, "dris_serve_scorer.npz")
+      extra["serve_scorer_fit"] = fit_dris_scorer.fit_from_run(config, rundir, path, native=True,
+                                                               **_scorer_recipe())
+    else:  # Trained with a learned scorer: fitted once, on the fixed_max run.
+      path = os.path.join(root, "dris_scorer.npz")
       if "scorer_fit" not in extra:
-        from rsvlm_jax.tools import fit_dris_scorer  # pylint: disable=g-import-not-at-top
         extra["scorer_fit"] = fit_dris_scorer.fit_from_run(
-            configs["fixed_max"], os.path.join(root, "fixed_max"), config.input.scorer,
-            low_res=F.scorer_low_res.value, **_scorer_recipe())
-    if name == "dris_serve":
-      m, m_max = _serve_fixed_max(config, os.path.join(root, name), os.path.join(root, "fixed_max"),
-                                  os.path.join(root, "dris_serve_scorer.npz"), extra)
-      runs.append(_row("dris_serve_at_max", config, m_max))
-    else:
-      m = job.run(config, os.path.join(root, name))
-    runs.append(_row(name, config, m))
+            configs["fixed_max"], sweep.rundir(root, "fixed_max", seed), path, low_res=F.scorer_low_res.value,
+            **_scorer_recipe())
+    config.dris.scorer = path
+
+  c = sweep_config(steps, F.data_dir.value, batch, F.batching.value, F.scorer.value, F.seed.value, F.serve.value,
+                   F.budget.value, F.runs.value)
+  runs = []
+  for r in sweep.run_sweep(c, root, prepare=prepare):
+    with open(os.path.join(r["workdir"], "metrics.json")) as f:
+      runs.append(_row(r["name"], configs[r["name"]], json.load(f)))
   by = {r["name"]: r for r in runs}
   summary = _summary(by, "dris") if "dris" in by else {}
   for name in ("dris_learned", "dris_serve"):

@@ -61,18 +61,20 @@ def _flags():
 def load_run_config(workdir: str):
   """The ConfigDict a run was trained with, from its config.json."""
   import ml_collections  # pylint: disable=g-import-not-at-top
+  from rsvlm_jax import config_schema  # pylint: disable=g-import-not-at-top
   path = os.path.join(workdir, "config.json")
   if not os.path.exists(path):
     raise FileNotFoundError(f"{path} not found: pass --config, or a --workdir written by rsvlm_jax.main")
   with open(path) as f:
-    return ml_collections.ConfigDict(json.load(f))
+    return ml_collections.ConfigDict(config_schema.upgrade(json.load(f)))
 
 
 def bucket_tables(trainer, split: str, batch: int) -> dict[str, list[np.ndarray]]:
   """Per bucket: image embeddings [N,D], greedy caption strings [N] and per-image losses [N]."""
-  from rsvlm_jax.evaluate import resolution_gain  # pylint: disable=g-import-not-at-top
+  from rsvlm_jax import job  # pylint: disable=g-import-not-at-top
+  from rsvlm_jax.dris import resolution_gain  # pylint: disable=g-import-not-at-top
   import jax  # pylint: disable=g-import-not-at-top
-  pipe, params, pred = trainer.pipe, trainer.state.params, trainer.predictor
+  pipe, params, pred = trainer.pipe, trainer.state.params, job.predictor(trainer)
   n = len(pipe.source(split))
   loss_fn = resolution_gain.make_loss_fn(trainer.model)
   text_len = trainer.config.input.text_len
@@ -143,19 +145,23 @@ class AllocationEvaluator:
 def frontier(trainer, *, split: str = "test", budgets=(0.3, 0.4, 0.5, 0.6, 0.75), scorer_path: str = "",
              batch: int = 50, seed: int = 0, tables_path: str = "") -> dict:
   """Tables at every bucket, then every (policy, budget) point; see the module docstring."""
-  from rsvlm_jax import dris  # pylint: disable=g-import-not-at-top
-  from rsvlm_jax import dris_learned  # pylint: disable=g-import-not-at-top
+  from rsvlm_jax.dris import buckets as buckets_lib  # pylint: disable=g-import-not-at-top
+  from rsvlm_jax.dris import calibration  # pylint: disable=g-import-not-at-top
+  from rsvlm_jax.dris import complexity  # pylint: disable=g-import-not-at-top
+  from rsvlm_jax.dris import learned as dris_learned  # pylint: disable=g-import-not-at-top
+  from rsvlm_jax import job  # pylint: disable=g-import-not-at-top
   from rsvlm_jax.evaluate import evaluators  # pylint: disable=g-import-not-at-top
   pipe, params = trainer.pipe, trainer.state.params
   buckets = pipe.buckets
-  if trainer.config.input.get("coarse_to_fine") and trainer.config.input.coarse_to_fine.num_tiles > 0:
+  if trainer.config.dris.coarse_to_fine.num_tiles > 0:
     raise ValueError("bench.dris_frontier does not support coarse-to-fine runs (config key "
-                     "input.coarse_to_fine.num_tiles > 0)")
+                     "dris.coarse_to_fine.num_tiles > 0)")
   tables = bucket_tables(trainer, split, batch)
   refs = pipe.references(split)
-  ztxt, owner = evaluators.encode_references(pipe, trainer.predictor, params, split, batch)
+  pred = job.predictor(trainer)
+  ztxt, owner = evaluators.encode_references(pipe, pred, params, split, batch)
   evaluate = AllocationEvaluator(tables, refs, ztxt, owner)
-  gflops = evaluators.encoder_gflops_per_bucket(pipe, trainer.predictor, params, split, batch)
+  gflops = evaluators.encoder_gflops_per_bucket(pipe, pred, params, split, batch)
   tok = np.asarray(buckets.tokens, np.float64)
 
   def point(policy, budget, ids):
@@ -169,9 +175,9 @@ def frontier(trainer, *, split: str = "test", budgets=(0.3, 0.4, 0.5, 0.6, 0.75)
     return p
 
   images = [pipe.record(split, i)["image"] for i in range(len(refs))]
-  score_size = int(trainer.config.input.get("score_size", 64))
+  score_size = int(trainer.config.dris.score_size)
   policies = {
-      "complexity": np.array([dris.image_score(im, score_size) for im in images]),
+      "complexity": np.array([complexity.image_score(im, score_size) for im in images]),
       "random": np.random.default_rng(seed).random(len(images)),
       "oracle": tables["loss"][0] - tables["loss"][-1],
   }
@@ -184,10 +190,10 @@ def frontier(trainer, *, split: str = "test", budgets=(0.3, 0.4, 0.5, 0.6, 0.75)
              caption=np.stack(tables["caption"]).astype(str), **{f"score_{k}": v for k, v in policies.items()})
   points = [point(f"bucket_{b}", None, np.full(len(images), b)) for b in range(buckets.num_buckets)]
   if buckets.num_buckets > 1:
-    points.append(point("run", trainer.config.input.budget, pipe.bucket_ids(split).astype(np.int64)))
+    points.append(point("run", trainer.config.dris.budget, pipe.bucket_ids(split).astype(np.int64)))
     for budget in budgets:
       for name, score in policies.items():
-        ids = dris.choose_bucket(score, dris.calibrate_thresholds(score, buckets, float(budget)))
+        ids = buckets_lib.choose_bucket(score, calibration.calibrate_thresholds(score, buckets, float(budget)))
         points.append(point(name, float(budget), ids.astype(np.int64)))
   return {"split": split, "num_images": len(images),
           "buckets": {"resolutions": list(buckets.resolutions), "tokens": list(buckets.tokens),

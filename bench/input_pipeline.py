@@ -32,20 +32,20 @@ def main(argv):
   workdir = tempfile.mkdtemp(prefix="bench_input_")
   rows = []
   for workers in (1, 2):
-    cfg = config.input.copy_and_resolve_references()
-    cfg.num_threads = workers
-    pipe = pipeline_lib.InputPipeline(cfg, workdir, seed=0)
+    cfg = config.copy_and_resolve_references()
+    cfg.input.num_threads = workers
+    pipe = pipeline_lib.InputPipeline(cfg, workdir)
     it = iter(pipe.train_dataset(_STEPS.value + 2))
     next(it)  # Warm-up: thread pool start, first reads.
     t0 = time.perf_counter()
     for _ in range(_STEPS.value):
       next(it)
     sec = time.perf_counter() - t0
-    rows.append({"workers": workers, "examples_per_s": _STEPS.value * cfg.batch_size / sec})
+    rows.append({"workers": workers, "examples_per_s": _STEPS.value * cfg.input.batch_size / sec})
   # What the training step consumes: time the demo's jit'd step on one fixed batch.
   trainer = trainer_lib.Trainer(config, workdir)
   step_fn = trainer._train_step_fn()  # pylint: disable=protected-access
-  from rsvlm_jax.train import mesh as mesh_lib  # pylint: disable=g-import-not-at-top
+  from rsvlm_jax.runtime import mesh as mesh_lib  # pylint: disable=g-import-not-at-top
   batch = next(iter(trainer.pipe.train_dataset(1)))
   batch.pop("_bucket"), batch.pop("_step")
   arrays = mesh_lib.global_batch(batch, trainer.mesh)

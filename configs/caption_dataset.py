@@ -21,7 +21,8 @@ def get_config(arg=None):
       arg, dataset="rsicd", data_dir=os.environ.get("RSVLM_DATA_DIR", "data"), variant="B/16", dris=True, res=224,
       steps=20000, batch=256, runlocal=False, retrieval_only=False, seed=0, mixed=True,
       model_init="")
-  demo = config_lib.load_config(config_lib.config_path("demo.py") + f":data_dir={arg.data_dir},seed={arg.seed}")
+  demo = config_lib.load_config(config_lib.config_path("demo.py") +
+                                f":data_dir={arg.data_dir},seed={arg.seed},serve_dris=false")
   c = demo
   c.input.dataset = arg.dataset
   c.model_init = arg.model_init  # A trained run to start from (see configs/demo.py).
@@ -30,9 +31,8 @@ def get_config(arg=None):
   c.eval_every = 2000
   c.input.batch_size = arg.batch
   c.input.vocab_size = 8000
-  c.input.patch_size = int(arg.variant.split("/")[1])
-  c.input.resolutions = (224, 336, 448) if arg.dris else (arg.res,)
-  c.input.mixed_buckets = arg.mixed  # Every batch holds a share of every DRIS bucket (see docs/dris.md).
+  c.dris.resolutions = (224, 336, 448) if arg.dris else (arg.res,)
+  c.dris.mixed_buckets = arg.mixed  # Every batch holds a share of every DRIS bucket (see docs/dris.md).
   c.model.image.variant = arg.variant
   c.model.image.posemb_grid = (14, 14)
   c.model.embed_dim = 512
@@ -50,8 +50,7 @@ def get_config(arg=None):
     c.num_devices = 1
     c.input.batch_size = 2
     c.input.vocab_size = 100
-    c.input.resolutions = (32, 48) if arg.dris else (32,)
-    c.input.patch_size = 8
+    c.dris.resolutions = (32, 48) if arg.dris else (32,)
     c.input.text_len = 24
     c.model.image.update(variant="pico/8", posemb_grid=(6, 6))
     c.model.embed_dim = 32

@@ -23,6 +23,9 @@ import os
 import ml_collections
 
 from rsvlm_jax import config as config_lib
+from rsvlm_jax import config_schema
+from rsvlm_jax.dris import buckets
+from rsvlm_jax.models import vit
 
 DATASETS = {"rsicd": "rsicd", "rsitmd": "rsitmd", "ucm": "ucm_captions", "sydney": "sydney_captions",
             "nwpu": "nwpu_captions", "rs_gpt4v": "rs_gpt4v/captions", "synthetic": "synthetic_scenes/demo"}
@@ -37,13 +40,7 @@ def _converted(init: str) -> dict:
     raise FileNotFoundError(f"Config arg init={init}: no config.json there (convert the checkpoint first with "
                             "python -m rsvlm_jax.tools.convert_open_clip)")
   with open(path, encoding="utf-8") as f:
-    return json.load(f)
-
-
-def bucket_resolutions(native: int, patch: int) -> tuple[int, ...]:
-  """DRIS buckets at about 1/2, 3/4 and 1x the native patch grid (at least 2 patches a side)."""
-  grid = native // patch
-  return tuple(sorted({max(2, round(grid * f)) * patch for f in (0.5, 0.75, 1.0)}))
+    return config_schema.upgrade(json.load(f))
 
 
 def get_config(arg=None):
@@ -53,7 +50,9 @@ def get_config(arg=None):
       local_w=0.0, object_w=0.0, caption_w=1.0, dris=False, dris_at="serve", budget=0.6, res=0, seed=0)
   src = _converted(arg.init)
   c = config_lib.load_config(config_lib.config_path("demo.py") + f":data_dir={arg.data_dir},seed={arg.seed},"
-                             f"dris_at={arg.dris_at},budget={arg.budget},runlocal={arg.runlocal}")
+                             f"budget={arg.budget},runlocal={arg.runlocal},serve_dris=false")
+  if arg.dris_at not in ("serve", "train_and_serve"):
+    raise ValueError(f"Config arg 'dris_at' must be serve or train_and_serve, got {arg.dris_at!r}")
   dataset = DATASETS.get(arg.dataset, arg.dataset)
   if arg.runlocal and dataset == "synthetic_scenes/demo":
     dataset = "synthetic_scenes/tiny"
@@ -65,13 +64,13 @@ def get_config(arg=None):
 
   # The model is the converted one (towers, projections, temperature), plus a fresh caption decoder.
   c.model = ml_collections.ConfigDict(src["model"])
-  native, patch = int(src["input"]["resolutions"][-1]), int(src["input"]["patch_size"])
-  c.input.patch_size = patch
+  native, patch = int(src["dris"]["resolutions"][-1]), vit.patch_size(src["model"]["image"])
   c.input.text_len = int(src["input"]["text_len"])
   c.input.preprocess = src["input"].get("preprocess", "resize")
   fixed = int(arg.res) or native
-  c.input.resolutions = bucket_resolutions(native, patch) if arg.dris else (fixed,)
-  c.input.mixed_buckets = bool(arg.dris and not arg.runlocal)
+  c.dris.resolutions = buckets.fractional_resolutions(native, patch) if arg.dris else (fixed,)
+  c.dris.mixed_buckets = bool(arg.dris and not arg.runlocal)
+  c.dris.train = "largest" if arg.dris_at == "serve" else "buckets"
   c.input.tokenizer_path = ""  # The converted directory's BPE merges are adopted into the workdir.
   if arg.decoder:
     width = int(src["model"]["text"]["width"])

@@ -1,5 +1,8 @@
 """One job — train, evaluate, write metrics.json — callable from Python without any command-line flags.
 
+The job joins the two halves that never import each other: the trainer (rsvlm_jax.train) and the
+evaluators with their Predictor (rsvlm_jax.evaluate); `evaluate(trainer)` runs config.evals on a trainer.
+
 `rsvlm_jax.main` is the command-line front end; sweeps, benchmarks and tests call `run` here, so
 importing this module never defines absl flags that could clash with the caller's own.
 """
@@ -7,6 +10,7 @@ from __future__ import annotations
 
 import logging as std_logging
 import os
+import weakref
 
 from absl import logging
 
@@ -59,8 +63,10 @@ def run(config, workdir: str, mode: str = "train_and_eval", *, library_logs: boo
   from rsvlm_jax.train import checkpoint as checkpoint_lib  # pylint: disable=g-import-not-at-top
   from rsvlm_jax.train import trainer as trainer_lib  # pylint: disable=g-import-not-at-top
 
+  from rsvlm_jax import config_schema  # pylint: disable=g-import-not-at-top
   quiet_library_logs(not library_logs)
-  distributed.maybe_initialize(config.get("distributed"))
+  config = config_schema.complete(config)  # Keys a hand-written config leaves out take their defaults.
+  distributed.maybe_initialize(config.distributed)
   workdir = os.path.abspath(os.path.expanduser(workdir))
   unwritable = read_only_dir(workdir)
   trained = bool(checkpoint_lib.complete_steps(os.path.join(workdir, "checkpoints")))
@@ -70,6 +76,29 @@ def run(config, workdir: str, mode: str = "train_and_eval", *, library_logs: boo
     return _run(trainer, config, workdir, mode, write_metrics=not unwritable)
   finally:
     trainer.close()
+
+
+# One Predictor per trainer: its jit'd functions compile once for all the evals of a run.
+_PREDICTORS = weakref.WeakKeyDictionary()
+
+
+def predictor(trainer):
+  """The Predictor (rsvlm_jax.evaluate.predictor) of `trainer`'s model and mesh, built on first use; its
+  compilations are counted in trainer.tracker, with the train step's."""
+  if trainer not in _PREDICTORS:
+    from rsvlm_jax.evaluate import predictor as predictor_lib  # pylint: disable=g-import-not-at-top
+    config = trainer.config
+    _PREDICTORS[trainer] = predictor_lib.Predictor(
+        trainer.model, trainer.mesh, max_len=config.input.text_len, decoding=config.decoding,
+        beam_size=config.beam_size, tracker=trainer.tracker)
+  return _PREDICTORS[trainer]
+
+
+def evaluate(trainer, params=None) -> dict:
+  """{eval name: metrics} of config.evals on `params` (default: the trainer's current ones)."""
+  from rsvlm_jax.evaluate import evaluators  # pylint: disable=g-import-not-at-top
+  params = trainer.state.params if params is None else params
+  return evaluators.run_evals(trainer.config.evals, trainer.pipe, predictor(trainer), params)
 
 
 def _write_training_curves(workdir: str) -> None:
@@ -87,11 +116,12 @@ def _write_training_curves(workdir: str) -> None:
 
 
 def _run(trainer, config, workdir: str, mode: str, *, write_metrics: bool) -> dict:
+  from rsvlm_jax.evaluate import evaluators as evaluators_lib  # pylint: disable=g-import-not-at-top
   from rsvlm_jax.evaluate import report  # pylint: disable=g-import-not-at-top
   import jax  # pylint: disable=g-import-not-at-top
   summary = {}
   if mode in ("train", "train_and_eval"):
-    summary = trainer.train()
+    summary = trainer.train(on_eval=lambda params: evaluate(trainer, params))
     _write_training_curves(workdir)
     if summary.get("preempted"):
       return {"preempted": True}
@@ -100,7 +130,7 @@ def _run(trainer, config, workdir: str, mode: str, *, write_metrics: bool) -> di
                             "or config.model_init naming a trained run")
   if mode == "train":
     return summary
-  results = trainer.evaluate()
+  results = evaluate(trainer)
   metrics = report.build(results, len(trainer.pipe.source(config.evals.retrieval.get("split", "test"))
                                       if "retrieval" in config.evals else []),
                          int(jax.device_get(trainer.state.step)))
@@ -108,11 +138,19 @@ def _run(trainer, config, workdir: str, mode: str, *, write_metrics: bool) -> di
   metrics["train"] = summary
   if trainer.model_init:
     metrics["model_init"] = trainer.model_init
+  if config.dris.eval_largest_too and trainer.pipe.buckets.num_buckets > 1:
+    # The same weights with every image at the largest bucket: the reference row for DRIS at serving.
+    largest = evaluators_lib.run_evals(config.evals, trainer.pipe.serving_at("largest"), predictor(trainer),
+                                       trainer.state.params)
+    metrics["at_largest"] = {k: v for k, v in report.build(largest, metrics["num_test_images"], metrics["step"]).items()
+                             if k not in ("examples", "step", "num_test_images")}
   if jax.process_index() == 0:
     print(report.table(metrics), flush=True)
+    if "at_largest" in metrics:
+      print("\n" + report.comparison_table(metrics), flush=True)
   if write_metrics:
     logging.info("Wrote %s", report.write(workdir, metrics))
-    if not trainer.read_only and config.get("tensorboard", True) and jax.process_index() == 0:
+    if not trainer.read_only and config.tensorboard and jax.process_index() == 0:
       report.to_tensorboard(os.path.join(workdir, "tensorboard"), metrics)
   else:
     logging.warning("%s is read-only: metrics.json not written (the table above is the result)", workdir)

@@ -23,6 +23,7 @@ import numpy as np
 from flax import traverse_util
 from PIL import Image
 
+from rsvlm_jax import config_schema
 from rsvlm_jax.data import image_io
 from rsvlm_jax.data import tokenizer as tokenizer_lib
 from rsvlm_jax.data import transforms
@@ -30,8 +31,9 @@ from rsvlm_jax.models import rsvlm
 
 
 def as_config_dict(config: dict[str, Any]) -> ml_collections.ConfigDict:
-  """A JSON config (a workdir's config.json, or a converted model's) as a ConfigDict."""
-  return ml_collections.ConfigDict(config)
+  """A JSON config (a workdir's config.json, or a converted model's; older layouts upgraded) as a full
+  ConfigDict: keys it lacks take their defaults."""
+  return config_schema.complete(ml_collections.ConfigDict(config_schema.upgrade(config)))
 
 
 def read_config(directory: str) -> ml_collections.ConfigDict:
@@ -88,13 +90,13 @@ class LoadedModel:
     self.directory, self.config, self.model, self.params, self.tokenizer, self.step = (
         directory, config, model, params, tok, step)
     self.text_len = int(config.input.text_len)
-    self.resolutions = tuple(int(r) for r in config.input.resolutions)
+    self.resolutions = tuple(int(r) for r in config.dris.resolutions)
     self.resolution = self.resolutions[-1]
-    self.preprocessing = config.input.get("preprocess", "resize")
+    self.preprocessing = config.input.preprocess
     self.read_options = image_io.ReadOptions()
-    c2f = config.input.get("coarse_to_fine")
+    c2f = config.dris.coarse_to_fine
     self._tiles = (transforms.CoarseToFineTiles(c2f.num_tiles, c2f.tile_grid, c2f.tile_size)
-                   if c2f and c2f.get("num_tiles", 0) > 0 else None)
+                   if c2f.num_tiles > 0 else None)
     encode = lambda p, b: model.apply({"params": p}, b["image"], b.get("tiles"), b.get("tile_boxes"),
                                       method=rsvlm.Model.encode_image)
     self._encode_images = jax.jit(lambda p, b: encode(p, b)[0])
@@ -102,6 +104,33 @@ class LoadedModel:
     self._encode = encode
     self._captioners = {}
     self._dris = None
+
+  def input_pipeline(self, config: ml_collections.ConfigDict | None = None, run_dir: str | None = None):
+    """The run's input pipeline (data/pipeline.py) over its dataset, with the tokenizer and DRIS calibration
+    of `run_dir` (default: this model's directory); `config` (default: the run's own) may change data keys
+    such as input.data_dir or the dris policy. Nothing is written there (the pipeline works on a scratch copy
+    of the run's files)."""
+    from rsvlm_jax.data import pipeline as pipeline_lib  # pylint: disable=g-import-not-at-top
+    from rsvlm_jax.data import run_files  # pylint: disable=g-import-not-at-top
+    config = config_schema.complete(config if config is not None else self.config.copy_and_resolve_references())
+    run_dir = run_dir or self.directory
+    scratch = run_files.scratch_copy(run_dir)
+    try:
+      return pipeline_lib.InputPipeline(config, scratch)
+    except ValueError as e:  # Name the run's files, not their scratch copies.
+      raise ValueError(str(e).replace(scratch, run_dir)) from e
+
+  def predictor(self, mesh=None, **kwargs):
+    """(Predictor over `mesh` (default: every device), this model's params placed on it): the jitted
+    encode/caption functions the evaluators use. kwargs go to evaluate.predictor.Predictor."""
+    from rsvlm_jax.evaluate import predictor as predictor_lib  # pylint: disable=g-import-not-at-top
+    from rsvlm_jax.runtime import mesh as mesh_lib  # pylint: disable=g-import-not-at-top
+    mesh = mesh if mesh is not None else mesh_lib.make_mesh()
+    kwargs.setdefault("max_len", self.text_len)
+    kwargs.setdefault("decoding", self.config.decoding)
+    kwargs.setdefault("beam_size", self.config.beam_size)
+    params = jax.device_put(self.params, mesh_lib.replicated(mesh))
+    return predictor_lib.Predictor(self.model, mesh, **kwargs), params
 
   @property
   def has_decoder(self) -> bool:
@@ -137,13 +166,14 @@ class LoadedModel:
 
   def dris_resolutions(self, sources: Sequence[np.ndarray]) -> list[int]:
     """The DRIS bucket resolution of each source image: its score (the run's scorer) against the thresholds
-    calibrated in the workdir (dris/thresholds.json) or set in config.input.thresholds."""
+    calibrated in the workdir (dris/thresholds.json) or set in config.dris.thresholds."""
     if len(self.resolutions) == 1:
       return [self.resolution] * len(sources)
     if self._dris is None:
-      from rsvlm_jax import dris as dris_lib  # pylint: disable=g-import-not-at-top
-      cfg = self.config.input
-      thresholds = list(cfg.get("thresholds") or ())
+      from rsvlm_jax.dris import buckets as buckets_lib  # pylint: disable=g-import-not-at-top
+      from rsvlm_jax.dris import scorers  # pylint: disable=g-import-not-at-top
+      cfg = self.config.dris
+      thresholds = list(cfg.thresholds or ())
       path = os.path.join(self.directory, "dris", "thresholds.json")
       if not thresholds and os.path.isfile(path):
         with open(path) as f:
@@ -151,13 +181,9 @@ class LoadedModel:
       if len(thresholds) != len(self.resolutions) - 1:
         raise ValueError(f"DRIS needs {len(self.resolutions) - 1} calibrated thresholds: {path} is missing "
                          "(evaluate the run once with its DRIS config, --mode=eval, to calibrate them) or "
-                         "config.input.thresholds")
-      if cfg.get("scorer"):
-        from rsvlm_jax import dris_learned  # pylint: disable=g-import-not-at-top
-        scorer = dris_learned.load(cfg.scorer)
-      else:
-        scorer = lambda im: dris_lib.image_score(im, size=int(cfg.get("score_size", 64)))
-      self._dris = (scorer, np.asarray(thresholds, np.float32), dris_lib.choose_bucket)
+                         "config.dris.thresholds")
+      scorer = scorers.make_scorer(cfg.scorer, cfg.score_size)
+      self._dris = (scorer, np.asarray(thresholds, np.float32), buckets_lib.choose_bucket)
     scorer, thresholds, choose = self._dris
     ids = choose(np.array([scorer(s) for s in sources], np.float32), thresholds)
     return [self.resolutions[int(i)] for i in ids]
@@ -233,7 +259,7 @@ def load(path: str) -> LoadedModel:
       break
     root = os.path.dirname(root)
   config = read_config(root if os.path.isfile(os.path.join(root, "config.json")) else directory)
-  tok_path = tokenizer_lib.find_in_dir(root) or config.input.get("tokenizer_path") or None
+  tok_path = tokenizer_lib.find_in_dir(root) or config.input.tokenizer_path or None
   if not tok_path:
     raise FileNotFoundError(f"{root} has no tokenizer file ({tokenizer_lib.SENTENCEPIECE_FILE} or "
                             f"{tokenizer_lib.CLIP_BPE_FILE})")
@@ -244,7 +270,7 @@ def load(path: str) -> LoadedModel:
   flat = {k: jax.ShapeDtypeStruct(s, jnp.float32, sharding=device) for k, s in shapes.items()}
   abstract = traverse_util.unflatten_dict(flat, sep="/")
   want = checkpoint_lib.array_shapes(
-      abstract_params(model, int(list(config.input.resolutions)[-1]), int(config.input.text_len)))
+      abstract_params(model, int(list(config.dris.resolutions)[-1]), int(config.input.text_len)))
   bad = sorted(k for k, v in want.items() if v != shapes.get(k))
   if bad:
     raise ValueError(f"Checkpoint {state_path} does not fit the model of {root}/config.json: e.g. " + "; ".join(

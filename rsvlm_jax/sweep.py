@@ -3,9 +3,21 @@ r"""Runs an ablation sweep locally, one run after the other.
   python -m rsvlm_jax.sweep --config=configs/sweeps/msvlam_ablation.py --workdir=DIR [--quick]
 
 A sweep config (`get_config(arg)`) holds `base` (a config file with args, e.g. "configs/demo.py:steps=600"),
-`quick_base` (the same for --quick), `seeds`, and `runs`: a list of {"name", "overrides": {dotted key: value}}.
-Each (run, seed) trains and evaluates in DIR/<name>/seed<k>; finished runs (metrics.json present) are not
-repeated. Writes DIR/results.json ([{"name", "seed", "metrics": {...}}]) and DIR/results.md (mean ± std).
+`quick_base` (the same for --quick), `seeds`, and `runs`: a list of dicts, one per run, with the fields
+  name             the run's folder: each (run, seed) runs in DIR/<name>/seed<k> with config.seed = k
+  args             (optional) config-file args appended to the base's, e.g. "res=128" or
+                   "dris=True,budget=0.5,mixed=True" (a later arg wins, so a run can change a base arg)
+  overrides        (optional) {dotted key: value} set on the config the file built, e.g. {"dris.serve": "largest"}
+  mode             (optional) "train_and_eval" (the default) or "eval": evaluate without training
+  model_init_from  (optional) the name of an earlier run: config.model_init is its DIR/<name>/seed<k> (same
+                   seed), so an "eval" run evaluates that run's weights and a trained one starts from them
+A trained run whose metrics.json exists is not repeated: its metrics are read back. An "eval" run trains
+nothing and is evaluated on every call (what it evaluates, e.g. a prepared scorer, may have changed); it
+refuses a folder holding checkpoints of its own, which would be evaluated instead of model_init's weights.
+From Python, run_sweep(..., prepare=fn) calls fn(name, seed, config, rundir) on every run's config, finished
+or not, before the run: a caller fills in there what exists only once earlier runs finished (bench.dris fits
+its learned DRIS scorer on the fixed_max run). Writes DIR/results.json ([{"name", "seed", "workdir",
+"metrics": {...}}]) and DIR/results.md (mean ± std).
 """
 from __future__ import annotations
 
@@ -58,22 +70,79 @@ def results_markdown(results: list[dict], keys=HEADLINE) -> str:
   return "\n".join(lines) + "\n"
 
 
-def run_sweep(sweep, workdir: str, quick: bool = False) -> list[dict]:
-  from rsvlm_jax import job  # pylint: disable=g-import-not-at-top
+MODES = ("train_and_eval", "eval")
+RUN_FIELDS = {"name", "args", "overrides", "mode", "model_init_from"}
+
+
+def check_runs(runs) -> None:
+  """Fails before anything runs on a run with an unknown field or mode, a repeated name, or a model_init_from
+  that names no earlier run."""
+  earlier = []
+  for run in runs:
+    name, unknown = run.get("name"), sorted(set(run) - RUN_FIELDS)
+    if unknown or not name:
+      what = f"unknown fields {unknown}" if unknown else "no name"
+      raise ValueError(f"Sweep run {dict(run)} has {what}; the fields are {sorted(RUN_FIELDS)}")
+    if name in earlier:
+      raise ValueError(f"Sweep run name {name!r} is used twice")
+    if run.get("mode", MODES[0]) not in MODES:
+      raise ValueError(f"Sweep run {name!r}: mode {run['mode']!r} is not one of {MODES}")
+    if run.get("model_init_from") and run["model_init_from"] not in earlier:
+      raise ValueError(f"Sweep run {name!r}: model_init_from={run['model_init_from']!r} names no earlier run; "
+                       f"earlier runs: {earlier}")
+    earlier.append(name)
+
+
+def rundir(workdir: str, name: str, seed: int) -> str:
+  return os.path.join(workdir, name, f"seed{seed}")
+
+
+def run_config(sweep, run, seed: int, workdir: str, quick: bool = False):
+  """One (run, seed)'s config: the base config file with the run's args, then its overrides, the seed and
+  model_init (the model_init_from run's folder)."""
   base = sweep.quick_base if quick and sweep.get("quick_base") else sweep.base
+  path, _, args = base.partition(":")
+  config = config_lib.load_config(f"{path}:" + ",".join(a for a in (args, run.get("args", "")) if a))
+  apply_overrides(config, dict(run.get("overrides", {})))
+  config.seed = int(seed)
+  if run.get("model_init_from"):
+    config.model_init = rundir(workdir, run["model_init_from"], seed)
+  return config
+
+
+def refuse_own_checkpoints(path: str) -> None:
+  """An eval run of config.model_init's weights: refuse a folder with complete checkpoints of its own (they
+  would be restored instead). The empty checkpoints/ folder an earlier evaluation leaves is fine, so an eval
+  run can be repeated (e.g. at another DRIS budget)."""
+  from rsvlm_jax.train import checkpoint  # pylint: disable=g-import-not-at-top
+  steps = checkpoint.complete_steps(os.path.join(path, "checkpoints"))
+  if steps:
+    raise FileExistsError(f"{path} holds checkpoints of its own (steps {steps}): they would be evaluated instead "
+                          "of config.model_init's weights; remove that directory")
+
+
+def run_sweep(sweep, workdir: str, quick: bool = False, prepare=None) -> list[dict]:
+  """Runs the sweep (see the module docstring); `prepare(name, seed, config, rundir)` may change each run's
+  config before it runs. Returns the rows of results.json."""
+  from rsvlm_jax import job  # pylint: disable=g-import-not-at-top
+  check_runs(sweep.runs)
   results = []
   for run in sweep.runs:
+    mode = run.get("mode", MODES[0])
     for seed in sweep.seeds:
-      rundir = os.path.join(workdir, run["name"], f"seed{seed}")
-      done = os.path.join(rundir, "metrics.json")
-      if not os.path.exists(done):
-        config = config_lib.load_config(base)
-        apply_overrides(config, dict(run.get("overrides", {})))
-        config.seed = int(seed)
-        logging.info("Sweep run %s seed %d -> %s", run["name"], seed, rundir)
-        job.run(config, rundir)
+      path = rundir(workdir, run["name"], seed)
+      config = run_config(sweep, run, seed, workdir, quick)
+      if mode == "eval" and config.model_init:
+        refuse_own_checkpoints(path)
+      if prepare is not None:
+        prepare(run["name"], int(seed), config, path)
+      done = os.path.join(path, "metrics.json")
+      if mode == "eval" or not os.path.exists(done):
+        logging.info("Sweep run %s seed %d (%s) -> %s", run["name"], seed, mode, path)
+        job.run(config, path, mode=mode)
       with open(done) as f:
-        results.append({"name": run["name"], "seed": int(seed), "metrics": flatten_metrics(json.load(f))})
+        results.append({"name": run["name"], "seed": int(seed), "workdir": path,
+                        "metrics": flatten_metrics(json.load(f))})
       _write(workdir, results)
   return results
 

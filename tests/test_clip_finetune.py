@@ -30,11 +30,12 @@ def _converted_model_and_rsicd(tmp_path) -> tuple[str, str]:
 
 
 def test_finetune_converted_model_then_load_the_workdir(tmp_path):
+  from rsvlm_jax import job  # pylint: disable=g-import-not-at-top
   from rsvlm_jax.train import trainer as trainer_lib  # pylint: disable=g-import-not-at-top
   converted, data_dir = _converted_model_and_rsicd(tmp_path)
   config = config_lib.load_config(config_lib.config_path("clip_finetune.py") + (
       f":init={converted},dataset=rsicd,data_dir={data_dir},runlocal=True,dris=True,local_w=0.5"))
-  assert tuple(config.input.resolutions) == (16, 24, 32) and config.input.dris_at == "serve"
+  assert tuple(config.dris.resolutions) == (16, 24, 32) and config.dris.train == "largest"
   assert config.optim.lr == 5e-6 and config.optim.weight_decay == 0.5 and config.model_init_fresh == "^dec/"
   config.async_checkpoint = False
   workdir = str(tmp_path / "run")
@@ -50,7 +51,7 @@ def test_finetune_converted_model_then_load_the_workdir(tmp_path):
     get = lambda tree: np.asarray(tree[path[0]][path[1]] if len(path) == 2 else tree[path[0]][path[1]][path[2]])
     assert np.abs(get(start) - get(init)).max() > 0.05
     assert np.abs(get(trained) - get(init)).max() < 1e-3
-  results = trainer.evaluate()
+  results = job.evaluate(trainer)
   assert sum(results["efficiency"]["histogram"]) > 0 and len(results["efficiency"]["histogram"]) == 3
   assert "CIDEr-D" in results["captioning"]
 
@@ -60,8 +61,8 @@ def test_finetune_converted_model_then_load_the_workdir(tmp_path):
   assert loaded.step == 3 and loaded.has_decoder
   images = np.random.default_rng(0).integers(0, 256, (4, 32, 32, 3), dtype=np.uint8)
   texts = ["a port with many ships", "farmland", "", "an airport"]
-  ref_i = trainer.predictor.encode_images(trainer.state.params, {"image": images})
-  ref_t = trainer.predictor.encode_texts(trainer.state.params, loaded.tokenize(texts))
+  ref_i = job.predictor(trainer).encode_images(trainer.state.params, {"image": images})
+  ref_t = job.predictor(trainer).encode_texts(trainer.state.params, loaded.tokenize(texts))
   np.testing.assert_allclose(loaded.encode_images(images), ref_i, atol=1e-5, rtol=0)
   np.testing.assert_allclose(loaded.encode_texts(texts), ref_t, atol=1e-5, rtol=0)
   tuned = np.abs(loaded.encode_images(images) - rsvlm_jax.load(converted).encode_images(images)).max()

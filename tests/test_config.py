@@ -26,17 +26,17 @@ def test_parse_arg_bad_bool():
 def test_demo_config_args():
   c = demo.get_config("steps=7,ckpt_every=3,dris=True")
   assert c.total_steps == 7 and c.ckpt_every == 3
-  assert len(c.input.resolutions) == 3
+  assert len(c.dris.resolutions) == 3
   c.lock()
   with pytest.raises(AttributeError, match="no_such_key"):
     c.no_such_key = 1  # pylint: disable=attribute-defined-outside-init
 
 
 def test_demo_mixed_bucket_arg():
-  assert demo.get_config("dris=True").input.mixed_buckets is True  # auto: on for real runs,
-  assert demo.get_config("dris=True,runlocal=True").input.mixed_buckets is False  # off in smoke mode,
-  assert demo.get_config("dris=True,runlocal=True,mixed=true").input.mixed_buckets is True  # unless asked.
-  assert demo.get_config("dris=True,mixed=false").input.mixed_buckets is False
+  assert demo.get_config("dris=True").dris.mixed_buckets is True  # auto: on for real runs,
+  assert demo.get_config("dris=True,runlocal=True").dris.mixed_buckets is False  # off in smoke mode,
+  assert demo.get_config("dris=True,runlocal=True,mixed=true").dris.mixed_buckets is True  # unless asked.
+  assert demo.get_config("dris=True,mixed=false").dris.mixed_buckets is False
   with pytest.raises(ValueError, match="'mixed' expects auto, true or false"):
     demo.get_config("mixed=sometimes")
 

@@ -35,3 +35,36 @@ def test_referenced_files_exist(path):
     dirs = (ROOT, os.path.dirname(path), os.path.join(ROOT, "configs"), os.path.join(ROOT, "rsvlm_jax"))
     candidates = [os.path.join(d, name) for d in dirs]
     assert any(os.path.exists(c) for c in candidates), f"{path} refers to {name}, which does not exist"
+
+
+def _readme_layout() -> str:
+  text = _text(os.path.join(ROOT, "README.md"))
+  section = text.split("## Layout", 1)[1]
+  return section.split("```", 2)[1]
+
+
+def test_readme_layout_names_every_module():
+  """Every module of the package appears in the README's layout section, under its folder."""
+  layout = _readme_layout()
+  missing = []
+  for path in sorted(glob.glob(os.path.join(ROOT, "rsvlm_jax", "**", "*.py"), recursive=True)):
+    rel = os.path.relpath(path, ROOT)
+    name = os.path.splitext(os.path.basename(path))[0]
+    if name == "__init__":
+      continue
+    folder = os.path.dirname(rel) + "/"
+    if folder == "rsvlm_jax/":
+      found = rel in layout
+    else:
+      block = layout.split(folder, 1)[1].split("\nrsvlm_jax/", 1)[0].split("\nconfigs/", 1)[0] if folder in layout else ""
+      found = re.search(rf"\b{name}\b", block) is not None
+    if not found:
+      missing.append(rel)
+  assert not missing, f"README layout misses {missing}"
+
+
+def test_readme_links_exist():
+  text = _text(os.path.join(ROOT, "README.md"))
+  for link in re.findall(r"\]\(([^)#]+)(?:#[^)]*)?\)", text):
+    if not link.startswith("http"):
+      assert os.path.exists(os.path.join(ROOT, link)), f"README links to {link}, which does not exist"

@@ -13,6 +13,7 @@ from tests.fixtures import tiny_data_dir  # noqa: F401  pylint: disable=unused-i
 
 
 def test_load_a_trained_workdir_without_its_dataset(tiny_data_dir, tmp_path):  # noqa: F811
+  from rsvlm_jax import job  # pylint: disable=g-import-not-at-top
   from rsvlm_jax.train import trainer as trainer_lib  # pylint: disable=g-import-not-at-top
   data_dir = str(tmp_path / "tfds")
   shutil.copytree(tiny_data_dir, data_dir)
@@ -20,11 +21,12 @@ def test_load_a_trained_workdir_without_its_dataset(tiny_data_dir, tmp_path):  #
   workdir = str(tmp_path / "run")
   trainer = trainer_lib.Trainer(config, workdir)
   trainer.train()
+  predictor = job.predictor(trainer)
   batch = trainer.pipe.load_examples("test", np.arange(4), 0, seed=(0,), train=False)
-  ref_i = trainer.predictor.encode_images(trainer.state.params, {"image": batch["image"]})
-  ref_t = trainer.predictor.encode_texts(trainer.state.params, batch["text"])
-  ref_c = [trainer.pipe.tokenizer.decode(r) for r in trainer.predictor.caption(trainer.state.params,
-                                                                              {"image": batch["image"]})]
+  ref_i = predictor.encode_images(trainer.state.params, {"image": batch["image"]})
+  ref_t = predictor.encode_texts(trainer.state.params, batch["text"])
+  ref_c = [trainer.pipe.tokenizer.decode(r) for r in predictor.caption(trainer.state.params,
+                                                                      {"image": batch["image"]})]
   texts = [trainer.pipe.tokenizer.decode(r) for r in batch["text"]]
   shutil.rmtree(data_dir)  # The model must not need its training data.
   before = sorted((p, os.path.getmtime(os.path.join(d, p))) for d, _, ps in os.walk(workdir) for p in ps)
@@ -34,7 +36,7 @@ def test_load_a_trained_workdir_without_its_dataset(tiny_data_dir, tmp_path):  #
   np.testing.assert_array_equal(model.tokenize(texts), trainer.pipe.tokenizer.encode_batch(texts, model.text_len))
   np.testing.assert_allclose(model.encode_images(batch["image"]), ref_i, atol=1e-5, rtol=0)
   np.testing.assert_allclose(model.encode_texts(texts), np.asarray(
-      trainer.predictor.encode_texts(trainer.state.params, model.tokenize(texts))), atol=1e-5, rtol=0)
+      predictor.encode_texts(trainer.state.params, model.tokenize(texts))), atol=1e-5, rtol=0)
   assert np.abs(model.encode_texts(texts) - ref_t).max() < 0.5  # Decoded-and-retokenized captions stay close.
   assert model.caption(batch["image"]) == ref_c
   # Images of another size are resized as the pipeline does; a checkpoints/STEP path loads the same run.

@@ -62,3 +62,57 @@ def test_msvlam_ablation_command_writes_results(tiny_data_dir, tmp_path):
       logged[name] = json.loads(f.readline())
   assert not any("object" in k for k in logged["global"]) and any("object" in k for k in logged["all"])
   assert "| all | 1 |" in (tmp_path / "results.md").read_text()
+
+
+def test_check_runs_rejects_what_the_sweep_cannot_run():
+  ok = {"name": "a", "args": "res=96", "overrides": {}}
+  sweep.check_runs([ok, {"name": "b", "mode": "eval", "model_init_from": "a"}])
+  for runs, match in [([ok, {"name": "b", "model_init_from": "c"}], "names no earlier run"),
+                      ([{"name": "b", "model_init_from": "a"}, ok], "names no earlier run"),
+                      ([ok, {"name": "a"}], "used twice"),
+                      ([{"name": "a", "mode": "train"}], "mode 'train'"),
+                      ([{"name": "a", "overides": {}}], r"unknown fields \['overides'\]")]:
+    with pytest.raises(ValueError, match=match):
+      sweep.check_runs(runs)
+
+
+def test_run_sweep_honours_args_eval_runs_and_the_prepare_hook(tiny_data_dir, tmp_path):
+  """A trained run with its own args, then an eval run of its weights (model_init_from); the prepare hook sees
+  every run's final config and what it changes is what runs. A second call repeats only the eval run."""
+  import ml_collections  # pylint: disable=g-import-not-at-top
+  from rsvlm_jax import config as config_lib  # pylint: disable=g-import-not-at-top
+  from rsvlm_jax.train import checkpoint  # pylint: disable=g-import-not-at-top
+  c = ml_collections.ConfigDict()
+  c.base = f"{config_lib.config_path('demo.py')}:runlocal=True,steps=2,ckpt_every=2,data_dir={tiny_data_dir}"
+  c.seeds = (1,)
+  c.runs = [{"name": "train", "args": "object_w=0"},
+            {"name": "serve", "args": "object_w=0", "mode": "eval", "model_init_from": "train"}]
+  seen = []
+
+  def prepare(name, seed, config, rundir):
+    seen.append((name, seed, rundir, config.model_init, config.losses.object_alignment.weight))
+    config.total_steps = 3  # Base steps=2: the hook's change is what trains.
+
+  results = sweep.run_sweep(c, str(tmp_path), prepare=prepare)
+  train_dir, serve_dir = str(tmp_path / "train" / "seed1"), str(tmp_path / "serve" / "seed1")
+  assert seen == [("train", 1, train_dir, "", 0.0), ("serve", 1, serve_dir, train_dir, 0.0)]
+  assert [(r["name"], r["seed"], r["workdir"]) for r in results] == [("train", 1, train_dir), ("serve", 1, serve_dir)]
+  metrics = {}
+  for name in ("train", "serve"):
+    with open(tmp_path / name / "seed1" / "metrics.json") as f:
+      metrics[name] = json.load(f)
+  with open(tmp_path / "train" / "seed1" / "metrics.jsonl") as f:
+    logged = json.loads(f.readline())
+  assert not any("object" in k for k in logged)  # args: object_w=0 reached training.
+  assert metrics["train"]["step"] == 3 and metrics["serve"]["model_init"] == {"source": train_dir, "step": 3}
+  assert not checkpoint.complete_steps(os.path.join(serve_dir, "checkpoints"))  # The eval run trained nothing.
+  scores = lambda m: {k: v for k, v in m["retrieval"].items() if k != "eval_images_per_s"}
+  assert scores(metrics["serve"]) == pytest.approx(scores(metrics["train"]), abs=1e-6)  # The same weights.
+  stamps = {n: os.path.getmtime(os.path.join(d, "metrics.json")) for n, d in (("train", train_dir),
+                                                                              ("serve", serve_dir))}
+  seen.clear()
+  sweep.run_sweep(c, str(tmp_path), prepare=prepare)
+  assert [s[0] for s in seen] == ["train", "serve"]  # The hook sees finished runs too.
+  assert os.path.getmtime(os.path.join(train_dir, "metrics.json")) == stamps["train"]  # Not repeated.
+  assert os.path.getmtime(os.path.join(serve_dir, "metrics.json")) > stamps["serve"]  # Evaluated again.
+  assert [r["name"] for r in json.loads((tmp_path / "results.json").read_text())] == ["train", "serve"]

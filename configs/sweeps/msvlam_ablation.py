@@ -16,7 +16,7 @@ def get_config(arg=None):
   arg = config_lib.parse_arg(arg, seeds=2, steps=800, quick_steps=300,
                              data_dir=os.environ.get("RSVLM_DATA_DIR", "data"), runlocal=False, runs=("global", "global+local", "global+object", "all"))
   demo = config_lib.config_path("demo.py")
-  extra = ",runlocal=True" if arg.runlocal else ""
+  extra = ",serve_dris=false" + (",runlocal=True" if arg.runlocal else "")
   c = ml_collections.ConfigDict()
   c.base = f"{demo}:steps={arg.steps},ckpt_every={arg.steps},data_dir={arg.data_dir}{extra}"
   c.quick_base = f"{demo}:steps={arg.quick_steps},ckpt_every={arg.quick_steps},data_dir={arg.data_dir}{extra}"

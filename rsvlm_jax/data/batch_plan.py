@@ -91,7 +91,7 @@ class MixedPlan:
     self.bucket_ids = np.asarray(bucket_ids, np.int32)
     self.num_buckets, self.global_batch, self.seed = num_buckets, global_batch, seed
     if not 0.0 <= jitter <= 1.0:
-      raise ValueError(f"Bucket jitter must be in [0, 1] (config key input.bucket_jitter), got {jitter}")
+      raise ValueError(f"Bucket jitter must be in [0, 1] (config key dris.bucket_jitter), got {jitter}")
     self.jitter = float(jitter)
     counts = np.bincount(self.bucket_ids, minlength=num_buckets)
     self.sizes = mixed_sizes(counts, global_batch, multiple)

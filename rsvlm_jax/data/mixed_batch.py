@@ -1,38 +1,43 @@
 """Mixed-bucket batches: one sub-batch per DRIS bucket in every train step, each with its own static shape.
 
-On the host a sub-batch's fields are tagged with their bucket ("image@0", "text@0", "image@2", ...), so
-the batch stays a flat dict of arrays that shards like any other. Inside the jitted step `merge` turns it
-back into one batch: the image fields become a list of per-bucket arrays (ascending bucket) and every
-other field is concatenated in the same order, so example i of the merged batch is the same example in
-every field. The model encodes each image array separately and concatenates what it pools.
+The host assembles them (`combine`): every image field (image, tiles, tile_boxes) becomes a `PerBucket` of
+per-bucket arrays in ascending bucket order, and every other field is concatenated in the same order, so
+example i is the same example in every field. `PerBucket` is a pytree: it shards, transfers and jits like
+any array field, and the model's image encoder is the one place that takes it apart (each part encoded at
+its own shape, the pooled outputs concatenated).
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Sequence
 
-import jax.numpy as jnp
+import flax
+import numpy as np
 
 from rsvlm_jax.data.transforms import IMAGE_KEYS
 
-SEP = "@"
+
+@flax.struct.dataclass
+class PerBucket:
+  """One image field of a mixed batch: `parts[k]` holds the examples of the k-th bucket present."""
+  parts: tuple[Any, ...]
+
+  @property
+  def shape_key(self) -> str:
+    return "+".join(str(tuple(p.shape)) for p in self.parts)
 
 
-def tag(batch: dict[str, Any], bucket: int) -> dict[str, Any]:
-  """Host side: names every field of one bucket's sub-batch `<field>@<bucket>` (private "_" fields dropped)."""
-  return {f"{k}{SEP}{bucket}": v for k, v in batch.items() if not k.startswith("_")}
-
-
-def merge(batch: dict[str, Any]) -> dict[str, Any]:
-  """In the step: image fields -> [per-bucket arrays], other fields concatenated in ascending bucket order."""
-  parts: dict[str, dict[int, Any]] = {}
-  out: dict[str, Any] = {}
-  for k, v in batch.items():
-    if SEP not in k:
-      out[k] = v
-      continue
-    name, bucket = k.rsplit(SEP, 1)
-    parts.setdefault(name, {})[int(bucket)] = v
-  for name, by_bucket in parts.items():
-    ordered = [by_bucket[b] for b in sorted(by_bucket)]
-    out[name] = ordered if name in IMAGE_KEYS else jnp.concatenate(ordered, axis=0)
+def combine(sub_batches: Sequence[dict[str, np.ndarray]]) -> dict[str, Any]:
+  """Per-bucket sub-batches (ascending bucket) -> one mixed batch (private "_" fields dropped)."""
+  keys = [k for k in sub_batches[0] if not k.startswith("_")]
+  out = {}
+  for k in keys:
+    parts = [sb[k] for sb in sub_batches]
+    out[k] = PerBucket(tuple(parts)) if k in IMAGE_KEYS else np.concatenate(parts, axis=0)
   return out
+
+
+def shape_key(batch: dict[str, Any]) -> str:
+  """A string naming every field's shape (per bucket for PerBucket fields): the compile-cache key."""
+  def one(v):
+    return v.shape_key if isinstance(v, PerBucket) else str(tuple(v.shape))
+  return ",".join(f"{k}{one(v)}" for k, v in sorted(batch.items()))

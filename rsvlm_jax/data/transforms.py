@@ -15,7 +15,8 @@ from typing import Any, Sequence
 import numpy as np
 from PIL import Image
 
-from rsvlm_jax import dris
+from rsvlm_jax.dris import complexity
+from rsvlm_jax.dris import tiles as tiles_lib
 from rsvlm_jax.data import phrases as phrases_lib
 from rsvlm_jax.data import sources
 from rsvlm_jax.data.tokenizer import Tokenizer
@@ -56,10 +57,10 @@ class CoarseToFineTiles:
   def __call__(self, ex, rng):
     del rng
     image = ex.get("source_image", ex["image"])
-    _, cmap = dris.score_image(image)
-    tiles = dris.select_tiles(cmap, self.tile_grid, self.num_tiles)
-    ex["tiles"] = dris.crop_tiles(image, tiles, self.tile_grid, self.tile_size)
-    ex["tile_boxes"] = dris.tile_boxes(tiles, self.tile_grid).astype(np.float32)
+    _, cmap = complexity.score_image(image)
+    tiles = tiles_lib.select_tiles(cmap, self.tile_grid, self.num_tiles)
+    ex["tiles"] = tiles_lib.crop_tiles(image, tiles, self.tile_grid, self.tile_size)
+    ex["tile_boxes"] = tiles_lib.tile_boxes(tiles, self.tile_grid).astype(np.float32)
     return ex
 
 

@@ -1,4 +1,5 @@
-"""Evaluator registry: `get(name)(pipeline, predictor, **cfg).run(params) -> metrics dict`.
+"""Evaluator registry: `get(name)(pipeline, predictor, **cfg).run(params) -> metrics dict`; `run_evals`
+runs every evaluator a config names.
 
 Every evaluator walks the split through `pipeline.eval_batches`, which pads the last batch of each
 bucket with a mask, so all processes run the same number of steps.
@@ -9,8 +10,9 @@ import time
 from typing import Any
 
 import numpy as np
+from absl import logging
 
-from rsvlm_jax import dris
+from rsvlm_jax.dris import complexity
 from rsvlm_jax.data.transforms import IMAGE_KEYS
 from rsvlm_jax.evaluate import caption_metrics
 from rsvlm_jax.evaluate import retrieval
@@ -31,11 +33,21 @@ def get(name: str):
   return _EVALUATORS[name]
 
 
+def run_evals(evals, pipeline, predictor, params) -> dict[str, dict[str, Any]]:
+  """{name: metrics} of every evaluator in `evals` (config.evals: {name: its keyword arguments}), in order."""
+  results = {}
+  for name, ecfg in evals.items():
+    t0 = time.time()
+    results[name] = get(name)(pipeline, predictor, **dict(ecfg)).run(params)
+    logging.info("Eval %s took %.1fs", name, time.time() - t0)
+  return results
+
+
 def _groups(pipeline, split: str, num_groups: int):
   """(group id per image, names) by DRIS complexity score of the split's images, or None when off."""
   if not num_groups:
     return None
-  return dris.complexity_groups(pipeline.scores(split), num_groups)
+  return complexity.complexity_groups(pipeline.scores(split), num_groups)
 
 
 def _image_shapes(batch) -> tuple:
@@ -60,7 +72,7 @@ class RetrievalEvaluator:
     t0 = time.time()
     n = len(self.pipeline.source(self.split))
     zimg = np.zeros((n, 0), np.float32)
-    for batch in self.pipeline.eval_batches(self.split, self.batch_size):
+    for batch in self.pipeline.eval_batches(self.split, self.batch_size, "Retrieval: encoding"):
       z = self.predictor.encode_images(params, batch)
       idx = _gather_index(batch, self.pipeline)
       if zimg.shape[1] == 0:
@@ -121,7 +133,7 @@ class CaptioningEvaluator:
   def run(self, params) -> dict[str, Any]:
     refs = self.pipeline.references(self.split)
     preds: dict[int, str] = {}
-    for batch in self.pipeline.eval_batches(self.split, self.batch_size):
+    for batch in self.pipeline.eval_batches(self.split, self.batch_size, "Captioning"):
       tokens = self.predictor.caption(params, batch)
       idx = _gather_index(batch, self.pipeline)
       for i, row in zip(idx, tokens):

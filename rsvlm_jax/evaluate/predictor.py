@@ -11,8 +11,8 @@ from jax.experimental import multihost_utils
 from rsvlm_jax.data.transforms import IMAGE_KEYS
 from rsvlm_jax.evaluate import decode
 from rsvlm_jax.models import rsvlm
-from rsvlm_jax.train import compile_counter
-from rsvlm_jax.train import mesh as mesh_lib
+from rsvlm_jax.runtime import compile_counter
+from rsvlm_jax.runtime import mesh as mesh_lib
 
 
 class Predictor:

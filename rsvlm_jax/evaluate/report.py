@@ -81,6 +81,22 @@ def table(metrics: dict[str, Any]) -> str:
   return "\n".join(lines)
 
 
+def comparison_table(metrics: dict[str, Any]) -> str:
+  """The same weights served two ways (metrics["at_largest"] vs metrics): one row each, as markdown."""
+  rows = [("every image at the largest bucket", metrics["at_largest"]), ("DRIS at serving", metrics)]
+  head = ("| served | tokens / image | encoder GFLOPs / image | t2i R@10 | mR | CIDEr-D | BLEU-4 |\n"
+          "|---|---|---|---|---|---|---|")
+  lines = [head]
+  for name, m in rows:
+    eff, ret, cap = m.get("efficiency", {}), m.get("retrieval", {}), m.get("captioning", {})
+    cells = [f"{eff['tokens_per_image']:.1f}" if eff else "-",
+             f"{eff['encoder_gflops_per_image']:.4f}" if eff else "-",
+             f"{ret['t2i_R@10']:.2f}" if ret else "-", f"{ret['mR']:.2f}" if ret else "-",
+             f"{cap['CIDEr-D']:.3f}" if cap else "-", f"{cap['BLEU-4']:.3f}" if cap else "-"]
+    lines.append(f"| {name} | " + " | ".join(cells) + " |")
+  return "\n".join(lines)
+
+
 def to_tensorboard(logdir: str, metrics: dict[str, Any]) -> None:
   """The final metrics as scalars under "final/" and the example captions as a text summary."""
   from tensorboardX import SummaryWriter  # pylint: disable=g-import-not-at-top

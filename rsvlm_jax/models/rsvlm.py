@@ -13,6 +13,7 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 
+from rsvlm_jax.data import mixed_batch
 from rsvlm_jax.data.tokenizer import BOS_ID, EOS_ID
 from rsvlm_jax.models import region_pool
 from rsvlm_jax.models import text as text_lib
@@ -91,13 +92,13 @@ class Model(nn.Module):
     return decoder_io(text, self.bos_id, self.text_has_bos)
 
   def __call__(self, batch, *, train: bool = False):
-    """batch["image"] is one array, or a list of per-bucket arrays of a mixed batch (data/mixed_batch.py):
-    each is encoded at its own shape and everything pooled per example is concatenated in list order."""
+    """batch["image"] is one array, or a mixed batch's mixed_batch.PerBucket of per-bucket arrays: each part
+    is encoded at its own shape and everything pooled per example is concatenated in bucket order."""
     out = {"logit_scale": self.logit_scale, "logit_bias": self.logit_bias}
     images = batch["image"]
-    mixed = isinstance(images, (list, tuple))
-    images = list(images) if mixed else [images]
-    per_bucket = lambda key: list(batch[key]) if mixed and key in batch else [batch.get(key)] * len(images)
+    mixed = isinstance(images, mixed_batch.PerBucket)
+    images = list(images.parts) if mixed else [images]
+    per_bucket = lambda key: list(batch[key].parts) if mixed and key in batch else [batch.get(key)] * len(images)
     tiles, tile_boxes = per_bucket("tiles"), per_bucket("tile_boxes")
     starts = [0]
     for im in images:
@@ -132,13 +133,13 @@ class Model(nn.Module):
 
 def make_model(config: ml_collections.ConfigDict, vocab_size: int, *, bos_id: int = BOS_ID, eos_id: int = EOS_ID,
                text_has_bos: bool = False) -> Model:
-  """Builds the model described by `config.model` (see configs/demo.py); the special ids come from the
+  """Builds the model described by `config.model` (see rsvlm_jax/config_schema.py); the special ids come from the
   tokenizer (`tokenizer.special_ids(tok)`)."""
   m = config.model
-  dtype = {"float32": jnp.float32, "bfloat16": jnp.bfloat16}[config.get("compute_dtype", "float32")]
+  dtype = {"float32": jnp.float32, "bfloat16": jnp.bfloat16}[config.compute_dtype]
   return Model(vocab_size=vocab_size, image=m.image.to_dict(), text=m.text.to_dict(),
-               decoder=m.decoder.to_dict() if m.get("decoder") else None, embed_dim=m.embed_dim,
-               region_windows=m.get("region_windows", 3), dtype=dtype, proj_bias=m.get("proj_bias", True),
+               decoder=m.decoder.to_dict() if m.decoder else None, embed_dim=m.embed_dim,
+               region_windows=m.region_windows, dtype=dtype, proj_bias=m.proj_bias,
                bos_id=bos_id, eos_id=eos_id, text_has_bos=text_has_bos)
 
 

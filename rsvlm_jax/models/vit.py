@@ -53,6 +53,11 @@ def decode_variant(variant: str, **overrides: int) -> dict[str, int]:
   return cfg
 
 
+def patch_size(image_config) -> int:
+  """The patch size of an image-tower config (a mapping with "variant", e.g. {"variant": "B/16"} -> 16)."""
+  return decode_variant(dict(image_config).get("variant", ViT.variant))["patch_size"]
+
+
 def normalize_pixels(x, mean, std, dtype):
   """Raw pixel values -> (x - mean) / std per channel, computed in float32, cast to `dtype`."""
   mean = jnp.asarray(mean, jnp.float32)

@@ -16,7 +16,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from rsvlm_jax.retrieval_index import store as store_lib
-from rsvlm_jax.train import metric_writer
+from rsvlm_jax.runtime import progress as progress_lib
 
 
 def log_stderr(message: str) -> None:
@@ -56,7 +56,7 @@ class Progress:
     rate = done / max(now - self.start, 1e-9)
     eta = (self.total - done) / rate if rate > 0 else float("inf")
     self.log(f"{done}/{self.total} images done ({skipped} skipped), {rate:.1f} images/s, "
-             f"ETA {metric_writer.format_eta(eta)}")
+             f"ETA {progress_lib.format_eta(eta)}")
 
 
 def plan(store: store_lib.IndexStore, paths: Sequence[str]) -> tuple[list[str], int, list[str]]:

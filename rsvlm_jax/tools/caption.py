@@ -21,7 +21,7 @@ from absl import flags
 from absl import logging
 
 from rsvlm_jax.data import image_io
-from rsvlm_jax.tools import progress as progress_lib
+from rsvlm_jax.runtime import progress as progress_lib
 
 FLAGS = flags.FLAGS
 

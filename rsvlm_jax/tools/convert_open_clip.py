@@ -58,9 +58,8 @@ def _sha256(path: str) -> str:
 def converted_config(model_cfg: dict, size: int, record: dict) -> dict:
   """The config.json of a converted model: what `rsvlm_jax.load` and configs/clip_finetune.py read."""
   return {"model": model_cfg, "compute_dtype": "float32",
-          "input": {"text_len": model_cfg["text"]["max_len"], "resolutions": [size],
-                    "patch_size": int(model_cfg["image"]["variant"].split("/")[1]), "preprocess": "clip"},
-          "converted_from": record}
+          "input": {"text_len": model_cfg["text"]["max_len"], "preprocess": "clip"},
+          "dris": {"resolutions": [size]}, "converted_from": record}
 
 
 def convert(checkpoint: str, out: str, *, model: str = "", model_config: str = "", quick_gelu: bool = False,
@@ -129,7 +128,7 @@ def _check_against_model(config: dict, tok, params) -> None:
   model = loading.build_model(loading.as_config_dict(config), tok)
   have = checkpoint_lib.array_shapes(params)
   want = checkpoint_lib.array_shapes(loading.abstract_params(
-      model, config["input"]["resolutions"][-1], config["input"]["text_len"], with_token_proj=True))
+      model, config["dris"]["resolutions"][-1], config["input"]["text_len"], with_token_proj=True))
   bad = sorted(k for k in set(have) | set(want) if have.get(k) != want.get(k))
   if bad:
     raise AssertionError("Converted params do not fit the model (a converter bug): " + "; ".join(

@@ -18,7 +18,8 @@ from absl import logging
 from ml_collections import config_flags
 from PIL import Image, ImageDraw
 
-from rsvlm_jax import dris
+from rsvlm_jax.dris import buckets as buckets_lib
+from rsvlm_jax.dris import complexity
 
 
 def _define_flags():
@@ -78,7 +79,7 @@ def main(argv, f):
   config = f["config"].value
   workdir = os.path.abspath(f["workdir"].value)
   os.makedirs(workdir, exist_ok=True)
-  pipe = pipeline_lib.InputPipeline(config.input, workdir, seed=config.seed)
+  pipe = pipeline_lib.InputPipeline(config, workdir)
   src = pipe.source(f["split"].value)
   n = min(f["num"].value, len(src))
   idx = np.linspace(0, len(src) - 1, n).astype(int)
@@ -87,9 +88,9 @@ def main(argv, f):
   images, cmaps, labels = [], [], []
   for i in idx:
     rec = pipe.record(f["split"].value, i)
-    _, cmap = dris.score_image(rec["image"], config.input.score_size)
-    score = pipe.image_scorer()(rec["image"])  # The run's own score (learned, if input.scorer is set).
-    bucket = int(dris.choose_bucket([score], pipe.thresholds)[0])
+    _, cmap = complexity.score_image(rec["image"], config.dris.score_size)
+    score = pipe.image_scorer()(rec["image"])  # The run's own score (learned, if dris.scorer is set).
+    bucket = int(buckets_lib.choose_bucket([score], pipe.thresholds)[0])
     res = pipe.buckets.resolutions[bucket]
     name = f" {scene_names[int(rec['scene'])]}" if scene_names and "scene" in rec else ""
     images.append(rec["image"])

@@ -6,7 +6,7 @@ r"""Fits the learned DRIS scorer from a trained run (the teacher) and writes it 
 
 --config/--workdir name the teacher exactly as it was trained (its newest checkpoint is restored; nothing
 in its workdir is written). For each of the first --max_images training images the teacher's resolution
-gain is measured (evaluate/resolution_gain.py: loss with the image degraded to --low_res minus the loss at
+gain is measured (dris/resolution_gain.py: loss with the image degraded to --low_res minus the loss at
 full resolution), the scorer is fitted on a (1 - heldout) share and checked on the rest (Spearman rank
 correlation, since only the order of scores sets the buckets), then refitted on all of them. Writes OUT,
 OUT's .json report and OUT's _gains.npz (features and per-image losses, for refitting without the teacher).
@@ -22,30 +22,39 @@ from absl import flags
 from absl import logging
 from ml_collections import config_flags
 
-from rsvlm_jax import dris_learned
+from rsvlm_jax.dris import learned as dris_learned
 
 
 def fit_from_run(config, workdir: str, out: str, *, low_res: int = 0, max_images: int = 0, split: str = "train",
                  native: bool = False, heldout: float = 0.2, seed: int = 0, hidden: int = 16,
                  fit_steps: int = 300) -> dict:
   """Measures the teacher's resolution gains, fits the scorer, saves it to `out`; returns the report."""
-  from rsvlm_jax import dris  # pylint: disable=g-import-not-at-top
-  from rsvlm_jax.evaluate import resolution_gain  # pylint: disable=g-import-not-at-top
-  from rsvlm_jax.train import trainer as trainer_lib  # pylint: disable=g-import-not-at-top
+  from rsvlm_jax import config_schema  # pylint: disable=g-import-not-at-top
+  from rsvlm_jax import loading  # pylint: disable=g-import-not-at-top
+  from rsvlm_jax.dris import complexity  # pylint: disable=g-import-not-at-top
+  from rsvlm_jax.dris import resolution_gain  # pylint: disable=g-import-not-at-top
+  from rsvlm_jax.train import checkpoint as checkpoint_lib  # pylint: disable=g-import-not-at-top
   workdir = os.path.abspath(workdir)
-  teacher = trainer_lib.Trainer(config, workdir, write_record=False)
-  if not teacher.restore_or_init():
+  config = config_schema.complete(config)
+  if checkpoint_lib.complete_steps(os.path.join(workdir, "checkpoints")):
+    source = workdir
+  elif config.model_init:  # A workdir that serves another run's weights (e.g. dris.train=largest).
+    source = os.path.abspath(os.path.expanduser(config.model_init))
+  else:
     raise FileNotFoundError(f"No checkpoint in {os.path.join(workdir, 'checkpoints')}: the teacher run "
                             "(--workdir) must be trained first, or config.model_init name one")
-  high = teacher.pipe.buckets.resolutions[-1]
+  teacher = loading.load(source)
+  # The data: this config's dataset and buckets, with the teacher's tokenizer (its run files, read only).
+  pipe = teacher.input_pipeline(config)
+  high = pipe.buckets.resolutions[-1]
   if not low_res:  # Native gains: the smallest bucket against the largest; else half the largest.
-    low_res = teacher.pipe.buckets.resolutions[0] if native and teacher.pipe.buckets.num_buckets > 1 else high // 2
-  gains = resolution_gain.resolution_gains(teacher, low_res=low_res, split=split, max_images=max_images,
-                                           native=native)
-  images = [teacher.pipe.record(split, i)["image"] for i in gains["index"]]
-  score_size = int(config.input.get("score_size", 64))
+    low_res = pipe.buckets.resolutions[0] if native and pipe.buckets.num_buckets > 1 else high // 2
+  gains = resolution_gain.resolution_gains(teacher.model, teacher.params, pipe, low_res=low_res, split=split,
+                                           max_images=max_images, native=native)
+  images = [pipe.record(split, i)["image"] for i in gains["index"]]
+  score_size = int(config.dris.score_size)
   feats = np.stack([dris_learned.features(im, score_size) for im in images])
-  complexity = np.array([dris.image_score(im, score_size) for im in images])
+  complexity_scores = np.array([complexity.image_score(im, score_size) for im in images])
   order = np.random.default_rng(seed).permutation(len(images))
   n_fit = max(2, int(round(len(images) * (1.0 - heldout))))
   fit_idx, test_idx = order[:n_fit], order[n_fit:]
@@ -67,8 +76,8 @@ def fit_from_run(config, workdir: str, out: str, *, low_res: int = 0, max_images
       "i2t_gain_mean": float((gains["i2t_low"] - gains["i2t"]).mean()),
       "spearman_heldout": heldout_spearman,  # The check fit on num_check_fit images, on the rest.
       "spearman_fit": dris_learned.spearman(pred, gains["gain"]),  # The saved scorer, on all its images.
-      "spearman_complexity_vs_gain": dris_learned.spearman(complexity, gains["gain"]),
-      "spearman_learned_vs_complexity": dris_learned.spearman(pred, complexity),
+      "spearman_complexity_vs_gain": dris_learned.spearman(complexity_scores, gains["gain"]),
+      "spearman_learned_vs_complexity": dris_learned.spearman(pred, complexity_scores),
       "scorer": os.path.abspath(out),
   }
   with open(os.path.splitext(out)[0] + ".json", "w") as f:

@@ -23,7 +23,7 @@ from rsvlm_jax.data import image_io
 from rsvlm_jax.evaluate import zero_shot
 from rsvlm_jax.evaluate import zero_shot_templates
 from rsvlm_jax.tools import plots
-from rsvlm_jax.tools import progress as progress_lib
+from rsvlm_jax.runtime import progress as progress_lib
 
 FLAGS = flags.FLAGS
 

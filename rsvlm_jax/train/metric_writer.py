@@ -10,6 +10,8 @@ import jax
 import numpy as np
 from absl import logging
 
+from rsvlm_jax.runtime.progress import format_eta
+
 
 def _scalar(v: Any):
   v = np.asarray(v)
@@ -61,12 +63,3 @@ class Progress:
     rate = (step - self._s0) / max(elapsed, 1e-9)
     eta = (self.total - step) / rate if rate > 0 else float("inf")
     logging.info("step %d/%d  loss %.4f  %.2f steps/s  ETA %s", step, self.total, loss, rate, format_eta(eta))
-
-
-def format_eta(seconds: float) -> str:
-  """Seconds -> "h:mm:ss" ("?" when unknown: inf or NaN)."""
-  if not np.isfinite(seconds):
-    return "?"
-  m, s = divmod(int(seconds), 60)
-  h, m = divmod(m, 60)
-  return f"{h:d}:{m:02d}:{s:02d}"

@@ -15,7 +15,7 @@ def lr_schedule(cfg: ml_collections.ConfigDict, total_steps: int) -> optax.Sched
   warmup = min(int(cfg.warmup_steps), max(total_steps - 1, 0))
   return optax.warmup_cosine_decay_schedule(
       init_value=0.0, peak_value=cfg.lr, warmup_steps=warmup, decay_steps=max(total_steps, warmup + 1),
-      end_value=cfg.lr * cfg.get("end_lr_factor", 0.0))
+      end_value=cfg.lr * cfg.end_lr_factor)
 
 
 def _decay_mask(params, no_decay_regex: str):
@@ -39,10 +39,10 @@ def make_optimizer(cfg: ml_collections.ConfigDict, total_steps: int) -> optax.Gr
   lr_mult: params whose "/"-joined name matches the regex train at lr * lr_mult (e.g. a fresh caption
   decoder on top of pretrained towers fine-tuned at a small lr)."""
   sched = lr_schedule(cfg, total_steps)
-  regex, mult = cfg.get("lr_mult_regex", ""), float(cfg.get("lr_mult", 1.0))
+  regex, mult = cfg.lr_mult_regex, float(cfg.lr_mult)
   return optax.chain(
-      optax.clip_by_global_norm(cfg.grad_clip_norm) if cfg.get("grad_clip_norm") else optax.identity(),
-      optax.adamw(sched, b1=cfg.get("b1", 0.9), b2=cfg.get("b2", 0.999), weight_decay=cfg.weight_decay,
-                  mask=lambda p: _decay_mask(p, cfg.get("no_decay_regex", r"pos_embedding|logit_|probe"))),
+      optax.clip_by_global_norm(cfg.grad_clip_norm) if cfg.grad_clip_norm else optax.identity(),
+      optax.adamw(sched, b1=cfg.b1, b2=cfg.b2, weight_decay=cfg.weight_decay,
+                  mask=lambda p: _decay_mask(p, cfg.no_decay_regex)),
       optax.masked(optax.scale(mult), lambda p: _name_mask(p, regex)) if regex and mult != 1.0 else optax.identity(),
   )

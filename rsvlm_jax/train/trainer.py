@@ -1,19 +1,17 @@
-"""The one trainer: sharded init, jit'd donated train step per bucket, checkpoints, evals, metrics.
+"""The one trainer: sharded init, jit'd donated train step per bucket, checkpoints, eval hook, metrics.
 
 Losses, evaluators and models are chosen by name in the config; DRIS buckets arrive as batches of
-different static shapes, each compiled once, or (input.mixed_buckets) as one mixed batch per step holding
+different static shapes, each compiled once, or (dris.mixed_buckets) as one mixed batch per step holding
 a static sub-batch of every bucket, compiled once in all (compilations are counted and logged).
 """
 from __future__ import annotations
 
-import atexit
 import json
 import os
 import shutil
 import signal
-import tempfile
 import time
-from typing import Any
+from typing import Any, Callable
 
 import flax
 import jax
@@ -25,16 +23,16 @@ from absl import logging
 from flax import traverse_util
 
 from rsvlm_jax import config as config_lib
+from rsvlm_jax import config_schema
 from rsvlm_jax.data import mixed_batch
 from rsvlm_jax.data import pipeline as pipeline_lib
+from rsvlm_jax.data import run_files
 from rsvlm_jax.data import tokenizer as tokenizer_lib
-from rsvlm_jax.evaluate import evaluators as evaluators_lib
-from rsvlm_jax.evaluate import predictor as predictor_lib
 from rsvlm_jax.losses import registry as loss_registry
 from rsvlm_jax.models import rsvlm
+from rsvlm_jax.runtime import compile_counter
+from rsvlm_jax.runtime import mesh as mesh_lib
 from rsvlm_jax.train import checkpoint as checkpoint_lib
-from rsvlm_jax.train import compile_counter
-from rsvlm_jax.train import mesh as mesh_lib
 from rsvlm_jax.train import metric_writer
 from rsvlm_jax.train import optimizer as optimizer_lib
 from rsvlm_jax.train import run_lock
@@ -83,27 +81,9 @@ def _check_batch_sizes(config: ml_collections.ConfigDict, devices: int) -> None:
                        "(set it to a multiple, or config.num_devices to use fewer devices)")
 
 
-# What a read-only Trainer's pipeline reads from the workdir (copied into a scratch directory it may write).
-_PIPELINE_FILES = ("tokenizer.model", tokenizer_lib.CLIP_BPE_FILE, pipeline_lib.DATASET_FILE, "dris")
-
-
-def _scratch_copy(workdir: str) -> str:
-  """A writable scratch directory holding copies of the workdir's pipeline files (removed at exit)."""
-  scratch = tempfile.mkdtemp(prefix="rsvlm-readonly-")
-  atexit.register(shutil.rmtree, scratch, True)
-  for name in _PIPELINE_FILES:
-    src = os.path.join(workdir, name)
-    for root, _, files in os.walk(src) if os.path.isdir(src) else [(workdir, None, [name])]:
-      dst = os.path.join(scratch, os.path.relpath(root, workdir))
-      os.makedirs(dst, exist_ok=True)
-      for f in files:
-        if os.path.isfile(os.path.join(root, f)):
-          shutil.copyfile(os.path.join(root, f), os.path.join(dst, f))  # Contents only: writable copies.
-  return scratch
-
-
 class Trainer:
-  """Builds everything a run needs from `config` and runs `train()` / `evaluate()`."""
+  """Builds everything a run needs from `config` and runs `train()`; evaluation is the job's
+  (rsvlm_jax.job), which shares `tracker` so inference compilations are counted with training's."""
 
   def __init__(self, config: ml_collections.ConfigDict, workdir: str, *, write_record: bool = True,
                read_only: bool | None = None):
@@ -111,11 +91,13 @@ class Trainer:
     read-only run, using it as a DRIS scorer's teacher): no lock, record or quarantine, and the pipeline's
     caches (tokenizer, DRIS scores) are read from a scratch copy. Otherwise the workdir is locked
     (run_lock) and its record (config.json, run_info.json) written once the checkpoints fit this config."""
+    config = config_schema.complete(config)  # Keys a hand-written config leaves out take their defaults.
+    config_schema.check(config)
     config_lib.validate(config)
     self.config, self.workdir = config, workdir
     self.read_only = (not write_record) if read_only is None else read_only
     self.model_init = None  # {"source", "step"} once config.model_init's params are loaded.
-    n = int(config.get("num_devices", 0) or 0)
+    n = int(config.num_devices)
     self.mesh = mesh_lib.make_mesh(jax.devices()[:n] if n else None)
     _check_batch_sizes(config, self.mesh.shape[mesh_lib.DATA_AXIS])
     self._lock = None
@@ -132,13 +114,10 @@ class Trainer:
     config, workdir = self.config, self.workdir
     self.active_losses = loss_registry.active(config.losses)
     if self.read_only:
-      self._scratch = _scratch_copy(workdir)
+      self._scratch = run_files.scratch_copy(workdir)
     self._adopt_model_init_tokenizer(self._scratch or workdir)
     try:
-      self.pipe = pipeline_lib.InputPipeline(
-          config.input, self._scratch or workdir, seed=config.seed,
-          need_phrases="local_alignment" in self.active_losses,
-          need_objects="object_alignment" in self.active_losses)
+      self.pipe = pipeline_lib.InputPipeline(config, self._scratch or workdir)
     except ValueError as e:  # Name the workdir's files, not their scratch copies.
       if self._scratch and self._scratch in str(e):
         raise ValueError(str(e).replace(self._scratch, workdir)) from e
@@ -150,16 +129,13 @@ class Trainer:
     self.schedule = optimizer_lib.lr_schedule(config.optim, self.total_steps)
     self.tracker = compile_counter.Tracker()
     self.ckpt = checkpoint_lib.Checkpointer(os.path.join(workdir, "checkpoints"),
-                                            max_to_keep=config.get("keep_checkpoints", 3),
-                                            async_save=config.get("async_checkpoint", True),
+                                            max_to_keep=config.keep_checkpoints,
+                                            async_save=config.async_checkpoint,
                                             read_only=self.read_only)
     self._init_state()
     self.ckpt.check_latest_fits(self.abstract_state)  # Before anything of the run is rewritten.
     if not self.read_only:
       run_record.write(workdir, config)
-    self.predictor = predictor_lib.Predictor(
-        self.model, self.mesh, max_len=config.input.text_len, decoding=config.get("decoding", "greedy"),
-        beam_size=config.get("beam_size", 4), tracker=self.tracker)
 
   def close(self) -> None:
     """Releases the workdir lock and removes the read-only scratch copy (also done at exit)."""
@@ -179,7 +155,7 @@ class Trainer:
       return TrainState(step=jnp.zeros((), jnp.int32), params=params, opt_state=self.tx.init(params))
 
     abstract = jax.eval_shape(init, jax.random.key(cfg.seed))
-    if cfg.get("fsdp", False):
+    if cfg.fsdp:
       shardings = mesh_lib.fsdp_sharding(self.mesh, abstract)
     else:
       shardings = jax.tree.map(lambda _: mesh_lib.replicated(self.mesh), abstract)
@@ -204,8 +180,8 @@ class Trainer:
     """With config.model_init, the token ids must be the source run's: its tokenizer file (tokenizer.model,
     or the CLIP BPE merges of converted open_clip weights) is copied into a workdir that has none (before the
     pipeline would train one), and a different one already there fails."""
-    source = self.config.get("model_init") or ""
-    if not source or self.config.input.get("tokenizer_path"):
+    source = self.config.model_init
+    if not source or self.config.input.tokenizer_path:
       return
     src = checkpoint_lib.source_tokenizer(source)
     if src is None:
@@ -232,12 +208,12 @@ class Trainer:
     """Loads config.model_init's params (a run's workdir or checkpoint directory; its newest complete
     step) into the fresh state: fine-tuning from a finished run, or evaluating its weights under this
     config (e.g. a fixed-resolution run served with DRIS). False when config.model_init is empty."""
-    source = self.config.get("model_init") or ""
+    source = self.config.model_init
     if not source:
       return False
-    fresh = self.config.get("model_init_fresh", "") or ""
+    fresh = self.config.model_init_fresh
     step, loaded, new = checkpoint_lib.restore_params(source, self.abstract_state.params, fresh=fresh,
-                                                      skip=self.config.get("model_init_skip", "") or "")
+                                                      skip=self.config.model_init_skip)
     if new:  # Params the source lacks (config.model_init_fresh) keep their initial values.
       init = traverse_util.flatten_dict(self.state.params, sep="/")
       flat = traverse_util.flatten_dict(loaded, sep="/")
@@ -265,7 +241,6 @@ class Trainer:
     losses_cfg = self.config.losses
 
     def step_fn(state: TrainState, batch):
-      batch = mixed_batch.merge(batch)  # No-op unless mixed buckets; the model normalises the uint8 pixels.
 
       def loss_fn(params):
         _, out = self.model.apply({"params": params}, batch, train=True)
@@ -280,14 +255,19 @@ class Trainer:
 
     return jax.jit(step_fn, donate_argnums=(0,), out_shardings=(self.state_sharding, mesh_lib.replicated(self.mesh)))
 
-  def train(self, stop_after: int | None = None) -> dict[str, Any]:
-    """Trains to config.total_steps (or stops after step `stop_after`), resuming from the workdir."""
+  def train(self, stop_after: int | None = None,
+            on_eval: Callable[[Any], dict[str, dict[str, Any]]] | None = None) -> dict[str, Any]:
+    """Trains to config.total_steps (or stops after step `stop_after`), resuming from the workdir.
+
+    Every config.eval_every steps (not at the last one) `on_eval(params)` returns {eval name: results},
+    whose numbers are written to the metrics at that step; without it there are no mid-training evals.
+    """
     cfg = self.config
     data_state = self.restore()
     if data_state is None:
       self.init_from_model()
     start = int(jax.device_get(self.state.step))
-    writer = metric_writer.MetricWriter(self.workdir, tensorboard=cfg.get("tensorboard", True))
+    writer = metric_writer.MetricWriter(self.workdir, tensorboard=cfg.tensorboard)
     if start >= self.total_steps:
       logging.info("Checkpoint at step %d already reaches total_steps=%d: nothing to train", start,
                    self.total_steps)
@@ -304,16 +284,16 @@ class Trainer:
                          "changed? Restore it, or use a new --workdir") from e
     logging.info("Train buckets: %s", json.dumps(self.pipe.bucket_report("train", training=True)))
     step_fn = self._train_step_fn()
-    progress = metric_writer.Progress(self.total_steps, start, cfg.get("progress_every", 20))
+    progress = metric_writer.Progress(self.total_steps, start, cfg.progress_every)
     preempt = _Preemption()
     # Metrics stay on device and are fetched every sync_every steps in one transfer (dispatch runs ahead of
     # the host meanwhile); every step's loss is still checked, so a non-finite one is named exactly, and
     # nothing is checkpointed or evaluated before the steps up to it are checked.
     pending = []  # [(step, bucket, device metrics)]
     ckpt_every = int(cfg.ckpt_every)
-    eval_every = int(cfg.get("eval_every", 0) or 0)
-    sync_every = 1 if cfg.get("nan_check_every_step", False) else max(1, int(cfg.get("sync_every", 1) or 1))
-    log_every = int(cfg.get("log_every", 1))
+    eval_every = int(cfg.eval_every or 0)
+    sync_every = 1 if cfg.nan_check_every_step else max(1, int(cfg.sync_every))
+    log_every = int(cfg.log_every)
     t_start = time.time()
 
     def flush():
@@ -340,7 +320,7 @@ class Trainer:
         if int(batch.pop("_step")) != step - 1:
           raise RuntimeError("Data iterator is out of sync with the train step")
         arrays = mesh_lib.global_batch(batch, self.mesh)
-        key = "train:" + ",".join(f"{k}{tuple(v.shape)}" for k, v in sorted(arrays.items()))
+        key = "train:" + mixed_batch.shape_key(arrays)
         self.state, metrics = self.tracker.call(key, step_fn, self.state, arrays)
         pending.append((step, bucket, metrics))
         if len(pending) >= sync_every:
@@ -355,9 +335,9 @@ class Trainer:
           logging.warning("SIGTERM received: saved checkpoint at step %d, exiting cleanly", step)
           writer.write(step, {"preempted": 1})
           break
-        if eval_every and step % eval_every == 0 and step != self.total_steps:
+        if on_eval is not None and eval_every and step % eval_every == 0 and step != self.total_steps:
           flush()
-          writer.write(step, _flat(self.evaluate()))
+          writer.write(step, _flat(on_eval(self.state.params)))
       flush()
     finally:
       self.ckpt.wait()
@@ -368,16 +348,6 @@ class Trainer:
     logging.info("Trained %d steps in %.1fs; compilations per (function, shapes): %s", step - start, elapsed,
                  json.dumps(self.tracker.summary()))
     return summary
-
-  # -- evaluation --------------------------------------------------------------------------------
-  def evaluate(self) -> dict[str, Any]:
-    results = {}
-    for name, ecfg in self.config.evals.items():
-      ecfg = dict(ecfg)
-      t0 = time.time()
-      results[name] = evaluators_lib.get(name)(self.pipe, self.predictor, **ecfg).run(self.state.params)
-      logging.info("Eval %s took %.1fs", name, time.time() - t0)
-    return results
 
 
 def _flat(results: dict[str, Any]) -> dict[str, float]:

@@ -103,5 +103,5 @@ def test_bucket_jitter_swaps_images_across_buckets_at_static_sizes():
   # (about 0.5^2 + 0.3^2 + 0.2^2 = 0.38 of them), so ~0.5 * 0.62 = 0.31 of the images move.
   assert 0.2 < np.mean(off) < 0.4
   assert all(np.all(ids[i] == b) for b, i in batch_plan.MixedPlan(ids, 3, 40, seed=1, jitter=0.0)(3))
-  with pytest.raises(ValueError, match="input.bucket_jitter"):
+  with pytest.raises(ValueError, match="dris.bucket_jitter"):
     batch_plan.MixedPlan(ids, 3, 40, seed=1, jitter=1.5)

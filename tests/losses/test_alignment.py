@@ -8,7 +8,7 @@ import pytest
 from jax.sharding import NamedSharding, PartitionSpec as P
 
 from rsvlm_jax.losses import alignment
-from rsvlm_jax.train import mesh as mesh_lib
+from rsvlm_jax.runtime import mesh as mesh_lib
 
 B, D, R, PH, O = 16, 8, 4, 3, 5
 

@@ -4,6 +4,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from rsvlm_jax.data import mixed_batch
 from rsvlm_jax.models import rsvlm
 from rsvlm_jax.models import vit
 
@@ -63,7 +64,7 @@ def test_composite_model_outputs():
 
 
 def test_mixed_batch_equals_separate_calls():
-  """A mixed batch (images as a list of per-bucket arrays) gives, row for row, what each sub-batch gives alone."""
+  """A mixed batch (images as a PerBucket of per-bucket arrays) gives, row for row, what each sub-batch gives alone."""
   model = rsvlm.Model(vocab_size=50, image={"variant": "pico/8", "posemb_grid": (4, 4)},
                       text={"width": 32, "depth": 1, "num_heads": 2, "mlp_dim": 64, "max_len": 8},
                       decoder={"width": 32, "depth": 1, "num_heads": 2, "mlp_dim": 64, "max_len": 8}, embed_dim=16)
@@ -80,7 +81,8 @@ def test_mixed_batch_equals_separate_calls():
 
   small, large = sub(3, 32), sub(2, 48)
   params = model.init(jax.random.key(0), small)["params"]
-  mixed = {k: [small[k], large[k]] if k == "image" else jnp.concatenate([small[k], large[k]]) for k in small}
+  mixed = mixed_batch.combine([small, large])  # As the host pipeline builds it.
+  assert isinstance(mixed["image"], mixed_batch.PerBucket) and mixed["text"].shape == (5, 8)
   _, out = model.apply({"params": params}, mixed)
   _, out_small = model.apply({"params": params}, small)
   _, out_large = model.apply({"params": params}, large)

@@ -22,7 +22,7 @@ def test_fifty_mixed_bucket_steps_compile_once_per_bucket(tiny_data_dir, tmp_pat
 
 
 def test_mixed_bucket_batches_compile_once_in_all(tiny_data_dir, tmp_path):
-  """input.mixed_buckets: every step holds a static sub-batch of each bucket, so one compilation serves all."""
+  """dris.mixed_buckets: every step holds a static sub-batch of each bucket, so one compilation serves all."""
   workdir = str(tmp_path / "run")
   config = tiny_config(tiny_data_dir, "steps=12,ckpt_every=12,dris=True,budget=0.75,mixed=True",
                        **{"evals": {}, "input.batch_size": 16})  # 16 = two sub-batches of 8 over 8 devices.
@@ -33,4 +33,4 @@ def test_mixed_bucket_batches_compile_once_in_all(tiny_data_dir, tmp_path):
   assert len(rows) == 12 and all(r["bucket"] == -1 for r in rows)
   train_keys = {k: v for k, v in summary["compilations"].items() if k.startswith("train:")}
   assert list(train_keys.values()) == [1], summary["compilations"]
-  assert "image@0" in next(iter(train_keys)) and "image@1" in next(iter(train_keys))
+  assert "image(8, 32, 32, 3)+(8, 48, 48, 3)" in next(iter(train_keys))  # One PerBucket field, both buckets.

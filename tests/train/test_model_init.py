@@ -14,20 +14,21 @@ def _assert_same(a, b):
 
 
 def test_fixed_run_is_a_dris_at_serve_run_and_model_init_serves_it(tiny_data_dir, tmp_path):  # noqa: F811
-  """input.dris_at=serve (even with mixed batches asked for) trains on the same batches as a fixed run at the
+  """dris.train=largest (demo arg dris_at=serve; even with mixed batches asked for) trains on the same batches as a fixed run at the
   largest bucket and initialises the same params, so a fixed run's weights are a serve run's; a serve
   config with model_init=<fixed run> loads exactly those weights and evaluates them with DRIS buckets."""
+  from rsvlm_jax import job  # pylint: disable=g-import-not-at-top
   from rsvlm_jax.data import pipeline as pipeline_lib  # pylint: disable=g-import-not-at-top
   from rsvlm_jax.train import checkpoint as checkpoint_lib  # pylint: disable=g-import-not-at-top
   from rsvlm_jax.train import trainer as trainer_lib  # pylint: disable=g-import-not-at-top
   fixed_dir = str(tmp_path / "fixed")
-  fixed = tiny_config(tiny_data_dir, "steps=2,ckpt_every=2", num_devices=1, **{"input.resolutions": (48,)})
+  fixed = tiny_config(tiny_data_dir, "steps=2,ckpt_every=2", num_devices=1, **{"dris.resolutions": (48,)})
   serve = tiny_config(tiny_data_dir, "dris=True,dris_at=serve,mixed=true,steps=2", num_devices=1,
                       model_init=fixed_dir)
   del serve.evals["captioning"]
-  assert tuple(serve.input.resolutions) == (32, 48) and serve.input.mixed_buckets
+  assert tuple(serve.dris.resolutions) == (32, 48) and serve.dris.mixed_buckets
 
-  streams = [list(pipeline_lib.InputPipeline(c.input, str(tmp_path / n), seed=0).train_dataset(4))
+  streams = [list(pipeline_lib.InputPipeline(c, str(tmp_path / n)).train_dataset(4))
              for c, n in ((fixed, "p_fixed"), (serve, "p_serve"))]
   for a, b in zip(*streams):
     assert int(a.pop("_bucket")) == 0 and int(b.pop("_bucket")) == 1  # The largest bucket of each.
@@ -41,7 +42,7 @@ def test_fixed_run_is_a_dris_at_serve_run_and_model_init_serves_it(tiny_data_dir
   assert ts.restore_or_init() and ts.model_init == {"source": fixed_dir, "step": 2}
   assert int(ts.state.step) == 0  # Params only: a fresh step and optimizer state.
   _assert_same(ts.state.params, tf.state.params)
-  served = ts.evaluate()["efficiency"]["histogram"]
+  served = job.evaluate(ts)["efficiency"]["histogram"]
   assert sum(served) == 16 and min(served) > 0
   # The token ids are the source run's: its tokenizer is found from any checkpoint path and adopted.
   fixed_tok = tmp_path / "fixed" / "tokenizer.model"

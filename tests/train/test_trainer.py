@@ -14,7 +14,7 @@ from tests.fixtures import read_jsonl, tiny_config
 
 def test_short_run_writes_everything(tiny_data_dir, tmp_path):
   workdir = str(tmp_path / "run")
-  metrics = main_lib.run(tiny_config(tiny_data_dir, "steps=4,ckpt_every=2"), workdir)
+  metrics = main_lib.run(tiny_config(tiny_data_dir, "steps=4,ckpt_every=2,eval_every=2"), workdir)
   for name in ("config.json", "run_info.json", "metrics.json", "metrics.jsonl", "tokenizer.model"):
     assert os.path.exists(os.path.join(workdir, name)), name
   assert os.listdir(os.path.join(workdir, "tensorboard"))
@@ -36,13 +36,19 @@ def test_short_run_writes_everything(tiny_data_dir, tmp_path):
   train_rows = [r for r in rows if "loss" in r]
   assert [r["step"] for r in train_rows] == [1, 2, 3, 4]
   assert all(np.isfinite(r["loss"]) for r in train_rows)
+  # eval_every=2: the evals ran at step 2 too, through the same jit'd inference functions as the final ones
+  # (each compiled once), counted with the train step's compilations.
+  eval_rows = [r for r in rows if "retrieval/t2i_R@10" in r]
+  assert [r["step"] for r in eval_rows] == [2] and "captioning/CIDEr-D" in eval_rows[0]
+  inference = {k: v for k, v in metrics["compilations"].items() if not k.startswith("train:")}
+  assert inference and all(v == 1 for v in inference.values()), metrics["compilations"]
   with open(os.path.join(workdir, "run_info.json")) as f:
     info = json.load(f)
   assert info["packages"]["jax"] == jax.__version__ and "commit" in info["git"]
   assert checkpoint_lib.Checkpointer(os.path.join(workdir, "checkpoints")).all_steps() == [2, 4]
   assert metrics["step"] == 4
   # Running again on the same workdir resumes (nothing left to train) instead of retraining.
-  again = main_lib.run(tiny_config(tiny_data_dir, "steps=4,ckpt_every=2"), workdir)
+  again = main_lib.run(tiny_config(tiny_data_dir, "steps=4,ckpt_every=2,eval_every=2"), workdir)
   assert again["train"] == {} and again["step"] == 4
   assert len([r for r in read_jsonl(os.path.join(workdir, "metrics.jsonl")) if "loss" in r]) == 4
 

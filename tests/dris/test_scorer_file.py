@@ -1,9 +1,9 @@
-"""A DRIS scorer path (config key input.scorer) to a file that is not a scorer .npz: an error naming
+"""A DRIS scorer path (config key dris.scorer) to a file that is not a scorer .npz: an error naming
 the file and the key."""
 import numpy as np
 import pytest
 
-from rsvlm_jax import dris_learned
+from rsvlm_jax.dris import learned as dris_learned
 
 
 def test_scorer_that_is_not_a_scorer_npz_names_file_and_config_key(tmp_path):
@@ -16,5 +16,5 @@ def test_scorer_that_is_not_a_scorer_npz_names_file_and_config_key(tmp_path):
                     (other, "it lacks ['b1', 'b2', 'mean', 'score_size', 'std', 'version', 'w1', 'w2']")):
     with pytest.raises(ValueError) as e:
       dris_learned.load(path)
-    assert str(e.value).startswith(f"DRIS scorer {path} (config key input.scorer) is not a scorer .npz")
+    assert str(e.value).startswith(f"DRIS scorer {path} (config key dris.scorer) is not a scorer .npz")
     assert why in str(e.value) and "allow_pickle" not in str(e.value)

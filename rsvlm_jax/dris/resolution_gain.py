@@ -9,18 +9,18 @@ position embeddings are the same and only the detail differs. Per image:
                over its own captions (log-sum-exp over the chunk minus its own logit);
   gain         (NLL_degraded - NLL) + (i2t_degraded - i2t).
 
-The gains are the training target of the learned DRIS scorer (dris_learned.py).
+The gains are the training target of the learned DRIS scorer (dris/learned.py).
 """
 from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
 import numpy as np
-from absl import logging
 
 from rsvlm_jax.data import sources
 from rsvlm_jax.data import transforms as T
 from rsvlm_jax.models import rsvlm
+from rsvlm_jax.runtime import progress as progress_lib
 
 
 def degrade(images: np.ndarray, low_res: int, *, upsample: bool = True) -> np.ndarray:
@@ -63,22 +63,23 @@ def caption_tokens(pipe, split: str, indices, text_len: int, max_captions: int =
   return text
 
 
-def resolution_gains(trainer, *, low_res: int, split: str = "train", max_images: int = 0,
+def resolution_gains(model: rsvlm.Model, params, pipe, *, low_res: int, split: str = "train", max_images: int = 0,
                      batch_size: int = 64, max_captions: int = 5, native: bool = False) -> dict[str, np.ndarray]:
-  """Per-image {"gain", "nll", "nll_low", "i2t", "i2t_low", "index"} of `trainer`'s restored model.
+  """Per-image {"gain", "nll", "nll_low", "i2t", "i2t_low", "index"} of a trained model (e.g. `rsvlm_jax.load`'s
+  model and params) on the images of `pipe` (an input pipeline with the model's tokenizer).
 
-  Images are the first `max_images` of `split` (all if 0), encoded at the trainer's largest bucket.
+  Images are the first `max_images` of `split` (all if 0), encoded at the pipeline's largest bucket.
   """
-  pipe, params = trainer.pipe, trainer.state.params
-  if trainer.model.decoder is None:
+  if model.decoder is None:
     raise ValueError("Resolution gains need a model with a caption decoder (config key model.decoder)")
   high = pipe.buckets.resolutions[-1]
   if not 0 < low_res < high:
     raise ValueError(f"low_res must be in (0, {high}) (the teacher's largest resolution), got {low_res}")
   n = len(pipe.source(split))
   n = min(n, max_images) if max_images else n
-  loss_fn = make_loss_fn(trainer.model)
-  text_len = trainer.config.input.text_len
+  loss_fn = make_loss_fn(model)
+  text_len = pipe.cfg.text_len
+  progress = progress_lib.ItemProgress(n, "Resolution gains (images)")
   cols = {k: [] for k in ("nll", "nll_low", "i2t", "i2t_low")}
   for start in range(0, n, batch_size):
     idx = np.arange(start, min(start + batch_size, n))
@@ -90,8 +91,7 @@ def resolution_gains(trainer, *, low_res: int, split: str = "train", max_images:
       nll, i2t = jax.device_get(loss_fn(params, imgs, text))
       cols["nll" + suffix].append(np.asarray(nll)[:len(idx)])
       cols["i2t" + suffix].append(np.asarray(i2t)[:len(idx)])
-    if start // batch_size % 10 == 0:
-      logging.info("Resolution gains: %d / %d images", min(start + batch_size, n), n)
+    progress.update(min(start + batch_size, n))
   out = {k: np.concatenate(v).astype(np.float32) for k, v in cols.items()}
   out["gain"] = (out["nll_low"] - out["nll"]) + (out["i2t_low"] - out["i2t"])
   out["index"] = np.arange(n, dtype=np.int64)

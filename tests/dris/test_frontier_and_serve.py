@@ -26,17 +26,17 @@ def test_frontier_reproduces_the_run_and_fixed_bucket_evaluations(tiny_data_dir,
   assert tr.restore() is not None
   out = dris_frontier.frontier(tr, budgets=(0.5, 0.8), batch=8)
   points = {(p["policy"], p["budget"]): p for p in out["points"]}
-  own = tr.evaluate()
-  run = points[("run", cfg.input.budget)]
+  own = job.evaluate(tr)
+  run = points[("run", cfg.dris.budget)]
   assert run["t2i_R@10"] == pytest.approx(own["retrieval"]["t2i_R@10"])
   assert run["CIDEr-D"] == pytest.approx(own["captioning"]["CIDEr-D"])
   assert run["bucket_histogram"] == own["efficiency"]["histogram"]
   assert run["encoder_gflops_per_image"] == pytest.approx(own["efficiency"]["encoder_gflops_per_image"])
 
   forced = tiny_config(tiny_data_dir, "dris=True,steps=3,ckpt_every=3", num_devices=1)
-  forced.input.thresholds = (-1e9,)  # Every image in bucket 1, through the ordinary pipeline and evaluators.
-  tr.pipe = pipeline_lib.InputPipeline(forced.input, workdir, seed=0)
-  ev1 = tr.evaluate()
+  forced.dris.thresholds = (-1e9,)  # Every image in bucket 1, through the ordinary pipeline and evaluators.
+  tr.pipe = pipeline_lib.InputPipeline(forced, workdir)
+  ev1 = job.evaluate(tr)
   top = points[("bucket_1", None)]
   assert top["bucket_histogram"] == [0, 16]
   assert top["t2i_R@10"] == pytest.approx(ev1["retrieval"]["t2i_R@10"])
@@ -52,18 +52,18 @@ def test_frontier_reproduces_the_run_and_fixed_bucket_evaluations(tiny_data_dir,
 def test_bucket_jitter_needs_mixed_batches(tiny_data_dir, tmp_path):  # noqa: F811
   from rsvlm_jax.data import pipeline as pipeline_lib  # pylint: disable=g-import-not-at-top
   cfg = tiny_config(tiny_data_dir, "dris=True,mixed=false")
-  cfg.input.bucket_jitter = 0.5
-  pipe = pipeline_lib.InputPipeline(cfg.input, str(tmp_path / "run"), seed=0)
-  with pytest.raises(ValueError, match="input.mixed_buckets"):
+  cfg.dris.bucket_jitter = 0.5
+  pipe = pipeline_lib.InputPipeline(cfg, str(tmp_path / "run"))
+  with pytest.raises(ValueError, match="dris.mixed_buckets"):
     pipe.train_plan()
 
 
 def test_dris_at_serve_trains_at_the_largest_bucket_and_serves_with_dris(tiny_data_dir, tmp_path):  # noqa: F811
-  """input.dris_at=serve: every train step is at the largest bucket (no scoring, no calibration during
+  """dris.train=largest (demo arg dris_at=serve): every train step is at the largest bucket (no scoring, no calibration during
   training); evaluation uses calibrated buckets, and a later scorer recalibrates instead of being refused
   (scores are cached per scorer, so the new scorer's scores are really used)."""
-  from rsvlm_jax import dris  # pylint: disable=g-import-not-at-top
-  from rsvlm_jax import dris_learned  # pylint: disable=g-import-not-at-top
+  from rsvlm_jax.dris import calibration  # pylint: disable=g-import-not-at-top
+  from rsvlm_jax.dris import learned as dris_learned  # pylint: disable=g-import-not-at-top
   from rsvlm_jax.data import pipeline as pipeline_lib  # pylint: disable=g-import-not-at-top
   from rsvlm_jax.train import trainer as trainer_lib  # pylint: disable=g-import-not-at-top
   workdir = tmp_path / "run"
@@ -80,26 +80,26 @@ def test_dris_at_serve_trains_at_the_largest_bucket_and_serves_with_dris(tiny_da
     assert json.load(f)["scorer"] == "complexity"
 
   r = np.random.default_rng(1)
-  s = dris_learned.Scorer(mean=np.zeros(134, np.float32), std=np.ones(134, np.float32),
-                          w1=r.normal(size=(134, 4)).astype(np.float32) / 10, b1=np.zeros(4, np.float32),
-                          w2=r.normal(size=(4, 1)).astype(np.float32), b2=np.zeros(1, np.float32))
+  s = dris_learned.LearnedScorer(mean=np.zeros(134, np.float32), std=np.ones(134, np.float32),
+                                 w1=r.normal(size=(134, 4)).astype(np.float32) / 10, b1=np.zeros(4, np.float32),
+                                 w2=r.normal(size=(4, 1)).astype(np.float32), b2=np.zeros(1, np.float32))
   path = str(tmp_path / "scorer.npz")
   s.save(path)
-  cfg.input.scorer = path
-  pipe = pipeline_lib.InputPipeline(cfg.input, str(workdir), seed=0)
+  cfg.dris.scorer = path
+  pipe = pipeline_lib.InputPipeline(cfg, str(workdir))
   scores = pipe.scores("train")
   np.testing.assert_allclose(scores, [s(pipe.record("train", i)["image"]) for i in range(48)], rtol=1e-5)
-  np.testing.assert_allclose(pipe.thresholds, dris.calibrate_thresholds(scores, pipe.buckets, 0.5))
+  np.testing.assert_allclose(pipe.thresholds, calibration.calibrate_thresholds(scores, pipe.buckets, 0.5))
   with open(workdir / "dris" / "thresholds.json") as f:
     assert json.load(f)["scorer"] == path
-  with pytest.raises(ValueError, match="input.dris_at"):
-    cfg.input.dris_at = "training"
-    pipeline_lib.InputPipeline(cfg.input, str(tmp_path / "other"), seed=0)
+  with pytest.raises(ValueError, match="dris.train"):
+    cfg.dris.train = "training"
+    pipeline_lib.InputPipeline(cfg, str(tmp_path / "other"))
 
 
 def test_coarse_probe_is_cross_fitted_and_recovers_a_linear_signal():
   from bench import dris_frontier  # pylint: disable=g-import-not-at-top
-  from rsvlm_jax import dris_learned  # pylint: disable=g-import-not-at-top
+  from rsvlm_jax.dris import learned as dris_learned  # pylint: disable=g-import-not-at-top
   r = np.random.default_rng(0)
   x = r.normal(size=(200, 12))
   y = x @ r.normal(size=12) + 0.3 * r.normal(size=200)
@@ -112,30 +112,6 @@ def test_coarse_probe_is_cross_fitted_and_recovers_a_linear_signal():
   w = np.linalg.lstsq(xn, yn, rcond=None)[0]
   assert dris_learned.spearman(xn @ w, yn) > 0.6  # The overfit a leaky probe would show.
   assert abs(dris_learned.spearman(dris_frontier.coarse_probe(xn, yn), yn)) < 0.25
-
-
-def test_dris_bench_runs_share_everything_but_the_dris_keys(tmp_path):
-  """bench.dris's runs: same seed, steps and data; dris_serve differs from dris only in input.dris_at."""
-  from bench import dris as bench_dris  # pylint: disable=g-import-not-at-top
-  runs = bench_dris.run_configs(40, str(tmp_path), 32, seed=3, serve=True)
-  assert list(runs) == ["fixed_max", "fixed_min", "dris", "dris_serve"]
-  assert {c.seed for c in runs.values()} == {3} and {c.total_steps for c in runs.values()} == {40}
-  assert runs["dris_serve"].input.dris_at == "serve" and runs["dris"].input.dris_at == "train_and_serve"
-  serve = runs["dris_serve"].to_dict()
-  serve["input"]["dris_at"] = "train_and_serve"
-  assert serve == runs["dris"].to_dict()
-  assert tuple(runs["fixed_max"].input.resolutions) == (128,) and tuple(runs["fixed_min"].input.resolutions) == (64,)
-  # --runs: a subset, always with fixed_max (every summary compares with it); unknown names fail clearly.
-  assert list(bench_dris.select_runs(runs, ["dris_serve"])) == ["fixed_max", "dris_serve"]
-  assert bench_dris.select_runs(runs, []) is runs
-  with pytest.raises(ValueError, match=r"--runs names \['dris_learned'\].*available"):
-    bench_dris.select_runs(runs, ["dris_learned"])
-  # --budget: every DRIS run's token budget; the fixed runs have one bucket, so no budget applies to them.
-  at_06 = bench_dris.run_configs(40, str(tmp_path), 32, serve=True, scorer="both", budget=0.6)
-  assert {n: c.input.budget for n, c in at_06.items() if n.startswith("dris")} == {
-      "dris": 0.6, "dris_learned": 0.6, "dris_serve": 0.6}
-  with pytest.raises(ValueError, match="--budget must be in"):
-    bench_dris.run_configs(40, str(tmp_path), 32, budget=1.5)
 
 
 def test_dris_bench_reruns_on_its_own_serve_workdir_but_refuses_trained_checkpoints(tmp_path):

@@ -43,7 +43,8 @@ def fsdp_sharding(mesh: Mesh, tree, min_size: int = 2 ** 14):
   return jax.tree.map(spec, tree)
 
 
-def global_batch(local: dict[str, np.ndarray], mesh: Mesh) -> dict[str, jax.Array]:
-  """Process-local numpy batch -> global jax.Arrays sharded along the batch over the data axis."""
+def global_batch(local, mesh: Mesh):
+  """Process-local numpy batch (any pytree, e.g. with a mixed batch's per-bucket fields) -> global jax.Arrays
+  sharded along the batch over the data axis."""
   sharding = batch_sharded(mesh)
-  return {k: jax.make_array_from_process_local_data(sharding, v) for k, v in local.items()}
+  return jax.tree.map(lambda v: jax.make_array_from_process_local_data(sharding, v), local)

@@ -9,20 +9,20 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from rsvlm_jax import dris
-from rsvlm_jax import dris_learned
-from rsvlm_jax.evaluate import resolution_gain
+from rsvlm_jax.dris import complexity
+from rsvlm_jax.dris import learned as dris_learned
+from rsvlm_jax.dris import resolution_gain
 from tests.fixtures import tiny_config
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def _random_scorer(f=5, hidden=7, seed=0):
   r = np.random.default_rng(seed)
-  return dris_learned.Scorer(mean=r.normal(size=f).astype(np.float32), std=r.uniform(.5, 2, f).astype(np.float32),
-                             w1=r.normal(size=(f, hidden)).astype(np.float32),
+  return dris_learned.LearnedScorer(mean=r.normal(size=f).astype(np.float32), std=r.uniform(.5, 2, f).astype(np.float32),
+                                    w1=r.normal(size=(f, hidden)).astype(np.float32),
                              b1=r.normal(size=hidden).astype(np.float32),
-                             w2=r.normal(size=(hidden, 1)).astype(np.float32), b2=np.float32([0.3]))
+                                    w2=r.normal(size=(hidden, 1)).astype(np.float32), b2=np.float32([0.3]))
 
 
 def test_detail_map_closed_forms():
@@ -78,7 +78,7 @@ def test_save_load_roundtrip_and_clear_errors(tmp_path):
   s.save(path)
   x = np.random.default_rng(2).normal(size=(4, 5)).astype(np.float32)
   np.testing.assert_array_equal(dris_learned.load(path).predict(x), s.predict(x))
-  with pytest.raises(FileNotFoundError, match="input.scorer"):
+  with pytest.raises(FileNotFoundError, match="dris.scorer"):
     dris_learned.load(str(tmp_path / "missing.npz"))
   with np.load(path) as z:
     stale = dict(z)
@@ -125,28 +125,28 @@ def test_pipeline_scores_with_the_learned_scorer(tiny_data_dir, tmp_path):
   from rsvlm_jax.data import pipeline as pipeline_lib  # pylint: disable=g-import-not-at-top
   r = np.random.default_rng(0)
   f = 134
-  s = dris_learned.Scorer(mean=np.zeros(f, np.float32), std=np.ones(f, np.float32),
-                          w1=r.normal(size=(f, 4)).astype(np.float32) / 10, b1=np.zeros(4, np.float32),
-                          w2=r.normal(size=(4, 1)).astype(np.float32), b2=np.zeros(1, np.float32))
+  s = dris_learned.LearnedScorer(mean=np.zeros(f, np.float32), std=np.ones(f, np.float32),
+                                 w1=r.normal(size=(f, 4)).astype(np.float32) / 10, b1=np.zeros(4, np.float32),
+                                 w2=r.normal(size=(4, 1)).astype(np.float32), b2=np.zeros(1, np.float32))
   path = str(tmp_path / "scorer.npz")
   s.save(path)
   cfg = tiny_config(tiny_data_dir, f"dris=True,scorer={path}")
-  pipe = pipeline_lib.InputPipeline(cfg.input, str(tmp_path / "run"), seed=0)
+  pipe = pipeline_lib.InputPipeline(cfg, str(tmp_path / "run"))
   scores = pipe.scores("train")
   expected = [s(pipe.record("train", i)["image"]) for i in range(len(scores))]
   np.testing.assert_allclose(scores, expected, rtol=1e-5)
-  assert not np.allclose(scores, [dris.image_score(pipe.record("train", i)["image"]) for i in range(len(scores))])
+  assert not np.allclose(scores, [complexity.image_score(pipe.record("train", i)["image"]) for i in range(len(scores))])
   ids = pipe.bucket_ids("train")
   assert np.all(np.diff(ids[np.argsort(scores, kind="stable")]) >= 0)  # Monotone in the learned score.
   with open(tmp_path / "run" / "dris" / "thresholds.json") as fh:
     assert json.load(fh)["scorer"] == path
   # Restarting the workdir with another scorer (or budget) would silently change its buckets: refused.
-  with pytest.raises(ValueError, match="input.scorer"):
-    pipeline_lib.InputPipeline(tiny_config(tiny_data_dir, "dris=True").input, str(tmp_path / "run"), seed=0)
-  with pytest.raises(ValueError, match="input.budget"):
-    pipeline_lib.InputPipeline(tiny_config(tiny_data_dir, f"dris=True,scorer={path},budget=0.7").input,
-                               str(tmp_path / "run"), seed=0)
-  again = pipeline_lib.InputPipeline(cfg.input, str(tmp_path / "run"), seed=0)
+  with pytest.raises(ValueError, match="dris.scorer"):
+    pipeline_lib.InputPipeline(tiny_config(tiny_data_dir, "dris=True"), str(tmp_path / "run"))
+  with pytest.raises(ValueError, match="dris.budget"):
+    pipeline_lib.InputPipeline(tiny_config(tiny_data_dir, f"dris=True,scorer={path},budget=0.7"),
+                               str(tmp_path / "run"))
+  again = pipeline_lib.InputPipeline(cfg, str(tmp_path / "run"))
   np.testing.assert_array_equal(again.thresholds, pipe.thresholds)
 
 
@@ -157,7 +157,7 @@ def test_fit_command_then_a_run_with_the_scorer(tiny_data_dir, tmp_path):
   teacher_arg = f"runlocal=True,data_dir={tiny_data_dir},steps=2,ckpt_every=2,res=48"
   teacher = str(tmp_path / "teacher")
   cfg = tiny_config(tiny_data_dir, "steps=2,ckpt_every=2")
-  cfg.input.resolutions = (48,)
+  cfg.dris.resolutions = (48,)
   job.run(cfg, teacher, mode="train")
   with open(os.path.join(teacher, "config.json")) as fh:
     before = fh.read()
@@ -181,7 +181,7 @@ def test_fit_command_then_a_run_with_the_scorer(tiny_data_dir, tmp_path):
   with open(os.path.join(teacher, "config.json")) as fh:
     assert fh.read() == before  # The teacher's run record is left alone.
   from rsvlm_jax.data import pipeline as pipeline_lib  # pylint: disable=g-import-not-at-top
-  pipe = pipeline_lib.InputPipeline(tiny_config(tiny_data_dir, f"dris=True,scorer={out}").input,
-                                    str(tmp_path / "student"), seed=0)
+  pipe = pipeline_lib.InputPipeline(tiny_config(tiny_data_dir, f"dris=True,scorer={out}"),
+                                    str(tmp_path / "student"))
   assert sum(pipe.bucket_report("test")["histogram"]) == 16
   assert pipe.bucket_report("train")["histogram"][-1] > 0

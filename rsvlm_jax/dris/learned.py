@@ -1,30 +1,31 @@
 """DRIS learned scorer: a tiny MLP on coarse-pass features that predicts where more resolution helps.
 
-The content-complexity score (dris.py) ranks images by how busy they look. What DRIS should rank by is
+The content-complexity score (complexity.py) ranks images by how busy they look. What DRIS should rank by is
 how much a model loses when the image is encoded small: a calm sea with one small boat looks simple but
 its caption ("a white boat in the upper left") needs the pixels, while a packed parking lot is described
 as "many cars" at any resolution. The learned scorer is trained on exactly that signal:
 
-  target  = resolution gain of a teacher model (evaluate/resolution_gain.py): per-image loss with the
+  target  = resolution gain of a teacher model (dris/resolution_gain.py): per-image loss with the
             image degraded to the smallest bucket minus the loss at the largest bucket;
   input   = `features(image)`: cheap numpy statistics from thumbnails (sorted complexity-map cells,
             sorted detail-lost-by-halving cells, colour moments), computed in the data workers;
   model   = standardise -> Dense(hidden) -> GELU -> Dense(1), fitted with optax (AdamW, MSE on the
             rank-normalised target: only the order matters, since thresholds are score quantiles).
 
-Inference is numpy only (`Scorer.__call__`), so data workers need no accelerator. The fitted scorer is
-one .npz file; `input.scorer=PATH` in a config makes the pipeline score images with it.
+Inference is numpy only (`LearnedScorer.__call__`), so data workers need no accelerator. The fitted scorer is
+one .npz file; `dris.scorer=PATH` in a config makes the pipeline score images with it.
 """
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import os
 import zipfile
 
 import numpy as np
 from PIL import Image
 
-from rsvlm_jax import dris
+from rsvlm_jax.dris import complexity
 
 FEATURE_VERSION = 1
 
@@ -32,7 +33,7 @@ FEATURE_VERSION = 1
 def detail_map(image: np.ndarray, size: int = 128, cell: int = 16) -> np.ndarray:
   """float32 [size/cell]^2: mean |x - up(down(x))| per cell of a size-px grayscale view, where `down` halves
   the resolution: the detail an encoder loses at half the resolution."""
-  x = dris.thumbnail(image, size)
+  x = complexity.thumbnail(image, size)
   half = Image.fromarray(x).resize((size // 2, size // 2), Image.BOX).resize((size, size), Image.BILINEAR)
   diff = np.abs(x - np.asarray(half, np.float32))
   g = size // cell
@@ -43,7 +44,7 @@ def features(image: np.ndarray, score_size: int = 64) -> np.ndarray:
   """float32 [134]: sorted complexity-map cells (64), sorted detail-map cells (64), RGB mean and std (6).
 
   Sorting makes the features independent of where in the image the detail is (the score is per image)."""
-  cmap = dris.complexity_map(dris.thumbnail(image, score_size))
+  cmap = complexity.complexity_map(complexity.thumbnail(image, score_size))
   detail = detail_map(image)
   rgb = np.asarray(Image.fromarray(np.asarray(image, np.uint8)).resize((32, 32), Image.BOX), np.float32) / 255.0
   parts = [np.sort(cmap.reshape(-1))[::-1], np.sort(detail.reshape(-1))[::-1] * 10.0,
@@ -56,8 +57,8 @@ def _gelu(x):
 
 
 @dataclasses.dataclass(frozen=True)
-class Scorer:
-  """A fitted scorer: feature standardisation and the MLP weights (numpy)."""
+class LearnedScorer:
+  """A fitted scorer: feature standardisation and the MLP weights (numpy); a dris.scorers.Scorer."""
   mean: np.ndarray
   std: np.ndarray
   w1: np.ndarray
@@ -65,6 +66,16 @@ class Scorer:
   w2: np.ndarray
   b2: np.ndarray
   score_size: int = 64
+  source: str = ""  # The .npz it was loaded from ("" when fitted in this process).
+  digest: str = ""  # SHA-1 of that file: caches of its scores are kept apart per file.
+
+  @property
+  def name(self) -> str:
+    return self.source or "learned"
+
+  @property
+  def cache_tag(self) -> str:
+    return f"-{self.digest[:12]}" if self.digest else ""
 
   def predict(self, feats: np.ndarray) -> np.ndarray:
     """[N, F] features -> [N] scores (higher = more resolution helps)."""
@@ -85,12 +96,12 @@ class Scorer:
 _WEIGHTS = ("mean", "std", "w1", "b1", "w2", "b2")
 
 
-def load(path: str) -> Scorer:
-  """Loads a scorer written by `Scorer.save` (config key input.scorer)."""
+def load(path: str) -> LearnedScorer:
+  """Loads a scorer written by `LearnedScorer.save` (config key dris.scorer)."""
   if not os.path.exists(path):
-    raise FileNotFoundError(f"DRIS scorer {path} not found (config key input.scorer); fit one with "
+    raise FileNotFoundError(f"DRIS scorer {path} not found (config key dris.scorer); fit one with "
                             "python -m rsvlm_jax.tools.fit_dris_scorer")
-  not_a_scorer = (f"DRIS scorer {path} (config key input.scorer) is not a scorer .npz written by "
+  not_a_scorer = (f"DRIS scorer {path} (config key dris.scorer) is not a scorer .npz written by "
                   "python -m rsvlm_jax.tools.fit_dris_scorer")
   try:
     z = np.load(path)
@@ -105,8 +116,10 @@ def load(path: str) -> Scorer:
     if int(z["version"]) != FEATURE_VERSION:
       raise ValueError(f"DRIS scorer {path} uses feature version {int(z['version'])}, this code computes "
                        f"version {FEATURE_VERSION}: refit it")
-    return Scorer(**{k: np.asarray(z[k], np.float32) for k in _WEIGHTS},
-                  score_size=int(z["score_size"]))
+    with open(path, "rb") as f:
+      digest = hashlib.sha1(f.read()).hexdigest()
+    return LearnedScorer(**{k: np.asarray(z[k], np.float32) for k in _WEIGHTS}, source=path, digest=digest,
+                         score_size=int(z["score_size"]))
 
 
 def rank_normalise(x: np.ndarray) -> np.ndarray:
@@ -125,7 +138,7 @@ def spearman(a, b) -> float:
 
 
 def fit(feats: np.ndarray, gains: np.ndarray, *, hidden: int = 16, steps: int = 300, lr: float = 3e-3,
-        weight_decay: float = 0.1, seed: int = 0, score_size: int = 64) -> Scorer:
+        weight_decay: float = 0.1, seed: int = 0, score_size: int = 64) -> LearnedScorer:
   """Fits the MLP to the rank-normalised gains (full-batch AdamW on MSE; deterministic for a seed)."""
   import jax  # pylint: disable=g-import-not-at-top
   import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
@@ -159,4 +172,4 @@ def fit(feats: np.ndarray, gains: np.ndarray, *, hidden: int = 16, steps: int = 
 
   params, _ = train(params)
   params = {k: np.asarray(v, np.float32) for k, v in params.items()}
-  return Scorer(mean=mean, std=std.astype(np.float32), score_size=score_size, **params)
+  return LearnedScorer(mean=mean, std=std.astype(np.float32), score_size=score_size, **params)

@@ -1,11 +1,10 @@
-"""A progress line with rate and ETA for the tools' long loops (logged at most every `every_s` seconds)."""
+"""Progress lines with rate and ETA for long loops (dataset scoring, tools, evaluation), and the ETA format."""
 from __future__ import annotations
 
 import time
 
+import numpy as np
 from absl import logging
-
-from rsvlm_jax.train import metric_writer
 
 
 class ItemProgress:
@@ -23,4 +22,13 @@ class ItemProgress:
     rate = done / max(now - self._t0, 1e-9)
     eta = (self.total - done) / rate if rate > 0 else float("nan")
     logging.info("%s: %d/%d (%.0f%%), %.1f/s, ETA %s", self.what, done, self.total,
-                 100.0 * done / max(self.total, 1), rate, metric_writer.format_eta(eta))
+                 100.0 * done / max(self.total, 1), rate, format_eta(eta))
+
+
+def format_eta(seconds: float) -> str:
+  """Seconds -> "h:mm:ss" ("?" when unknown: inf or NaN)."""
+  if not np.isfinite(seconds):
+    return "?"
+  m, s = divmod(int(seconds), 60)
+  h, m = divmod(m, 60)
+  return f"{h:d}:{m:02d}:{s:02d}"

@@ -1,0 +1,260 @@
+"""Every config key of a run, declared once: its default and what it means.
+
+Config files (configs/*.py) start from `defaults()` and change values; the trainer calls `check` (a key the
+schema does not know fails, naming it) and `complete` (keys a hand-written config leaves out get their
+defaults), so code reads `config.a.b` and never repeats a default. Four subtrees are open, their keys being
+declared by the code they configure: model.image (the fields of models.vit.ViT), model.text / model.decoder
+(models.text.TextEncoder / CaptionDecoder; model.decoder=None drops the decoder), losses.<name> (a registered
+loss: its `weight` plus its keyword args) and evals.<name> (a registered evaluator's keyword args).
+
+`python -m rsvlm_jax.config_schema` prints the reference table (docs/config.md is that output).
+"""
+from __future__ import annotations
+
+import contextlib
+import copy
+import dataclasses
+from typing import Any
+
+import ml_collections
+
+
+@dataclasses.dataclass(frozen=True)
+class Key:
+  default: Any
+  meaning: str
+
+
+@dataclasses.dataclass(frozen=True)
+class Open:
+  """A subtree whose keys are declared by code (dataclass fields or registry kwargs), with its default."""
+  default: Any
+  meaning: str
+  fields_of: str = ""  # "vit" | "text" | "decoder": keys must be fields of that flax module.
+
+
+SCHEMA: dict[str, Any] = {
+    "seed": Key(0, "Seed of the parameter init and of the data order."),
+    "runlocal": Key(False, "Smoke mode marker set by configs' runlocal arg (tiny data and model)."),
+    "model_init": Key("", "A trained run's workdir, or a converted open_clip directory: when this workdir has no "
+                          "checkpoint, the params start from its newest complete step."),
+    "model_init_fresh": Key("", "Regex over '/'-joined param names that model_init may lack; they keep their "
+                                "initialisation (e.g. '^dec/' for a new caption decoder)."),
+    "model_init_skip": Key("", "Regex over model_init's param names that this model may leave unused (logged)."),
+    "total_steps": Key(800, "Training steps."),
+    "ckpt_every": Key(200, "Checkpoint every N steps (and at the end, and on SIGTERM)."),
+    "keep_checkpoints": Key(3, "Checkpoints kept (0 keeps every one)."),
+    "async_checkpoint": Key(True, "Write checkpoints in the background while training goes on."),
+    "eval_every": Key(0, "Run the evals every N steps during training (0 = only at the end)."),
+    "log_every": Key(1, "Write train metrics of every Nth step to metrics.jsonl / TensorBoard."),
+    "progress_every": Key(25, "Console progress line (loss, steps/s, ETA) every N steps."),
+    "sync_every": Key(10, "Fetch train metrics from the device every N steps in one transfer; every step's "
+                          "loss is still checked, so a non-finite one is named exactly."),
+    "nan_check_every_step": Key(False, "Fetch metrics after every step (sync_every=1): slower, for debugging."),
+    "compute_dtype": Key("float32", "Activation dtype of the towers: float32 or bfloat16 (params stay float32)."),
+    "fsdp": Key(False, "Shard params and optimizer state over the data axis (FSDP/ZeRO-3) instead of "
+                       "replicating them."),
+    "num_devices": Key(0, "Devices used: 0 = every device of every process; N = the first N."),
+    "tensorboard": Key(True, "Also write TensorBoard event files."),
+    "decoding": Key("greedy", "Caption decoding: greedy or beam."),
+    "beam_size": Key(4, "Beams when decoding=beam."),
+    "input": {
+        "dataset": Key("synthetic_scenes/demo", "TFDS name[/config] of the dataset (see datasets/)."),
+        "data_dir": Key("data", "TFDS data directory the dataset was built into."),
+        "splits": Key({"train": "train", "test": "test", "validation": "validation"},
+                      "TFDS split read for each split name, e.g. train='train[:90%]'."),
+        "batch_size": Key(64, "Global batch size (split over all devices)."),
+        "vocab_size": Key(1000, "Vocabulary of the SentencePiece tokenizer trained on the training captions."),
+        "tokenizer_path": Key("", "A tokenizer file to use instead of training one (tokenizer.model or CLIP "
+                                  "BPE merges)."),
+        "tokenizer_examples": Key(20000, "Training records whose captions train the tokenizer."),
+        "text_len": Key(32, "Caption tokens per text."),
+        "phrase_len": Key(8, "Tokens per phrase or object name (local and object alignment)."),
+        "max_phrases": Key(6, "Phrases per caption for the local alignment level."),
+        "max_objects": Key(16, "Objects per image for the object alignment level (largest kept)."),
+        "detail_res": Key(0, "> 0: images pass through this many px first (same tokens, capped detail)."),
+        "preprocess": Key("resize", "resize (ours) or clip (open_clip's resize + center crop, converted "
+                                    "weights)."),
+        "num_threads": Key(2, "grain read threads."),
+        "prefetch": Key(4, "grain prefetch buffer (batches)."),
+        "workers": Key(0, "grain worker processes (0 = in the training process)."),
+    },
+    "dris": {
+        "resolutions": Key((64,), "Ascending image sizes (px) of the DRIS buckets; one value = a fixed "
+                                  "resolution. Each must be a multiple of the variant's patch size."),
+        "budget": Key(0.5, "Token budget: mean tokens per image as a fraction of the largest bucket's, met by "
+                           "thresholds calibrated on the training split."),
+        "scorer": Key("", "'' = the content-complexity score; a path = a learned scorer .npz "
+                          "(python -m rsvlm_jax.tools.fit_dris_scorer)."),
+        "score_size": Key(64, "Thumbnail size (px) of the complexity score."),
+        "thresholds": Key((), "Fixed K-1 score thresholds instead of calibrating them."),
+        "train": Key("buckets", "Buckets in training: 'buckets' (by score) or 'largest' (every image at the "
+                                "largest bucket)."),
+        "serve": Key("buckets", "Buckets at evaluation and serving: 'buckets' or 'largest'."),
+        "eval_largest_too": Key(False, "Also evaluate every image at the largest bucket (same weights) and "
+                                       "report it as the 'at_largest' row next to the DRIS one."),
+        "mixed_buckets": Key(True, "Every training batch holds a static share of every bucket (one "
+                                   "compilation); False = one bucket per batch (one compilation per bucket)."),
+        "bucket_jitter": Key(0.0, "Mixed batches: share of each batch whose images swap buckets at random."),
+        "coarse_to_fine": {
+            "num_tiles": Key(0, "> 0: also encode this many high-complexity tiles at full resolution."),
+            "tile_grid": Key(2, "Tiles per side of the coarse-to-fine split."),
+            "tile_size": Key(64, "Size (px) each tile is encoded at."),
+        },
+    },
+    "model": {
+        "embed_dim": Key(128, "Shared image-text embedding size."),
+        "region_windows": Key(3, "Region tokens per side for the local alignment level."),
+        "proj_bias": Key(True, "Bias in the image/text projections (open_clip's have none)."),
+        "image": Open({"variant": "mu/8", "posemb_grid": (16, 16), "pool_type": "map", "remat": False},
+                      "Image tower: fields of models.vit.ViT (variant NAME/PATCH sets the patch size).", "vit"),
+        "text": Open({"width": 128, "depth": 2, "num_heads": 4, "mlp_dim": 512, "max_len": 32},
+                     "Text tower: fields of models.text.TextEncoder.", "text"),
+        "decoder": Open({"width": 128, "depth": 2, "num_heads": 4, "mlp_dim": 512, "max_len": 32},
+                        "Caption decoder: fields of models.text.CaptionDecoder, or None for none.", "decoder"),
+    },
+    "losses": Open({"global_alignment": {"weight": 1.0, "kind": "softmax"},
+                    "local_alignment": {"weight": 0.0, "mode": "max_sim"},
+                    "object_alignment": {"weight": 0.0},
+                    "captioning": {"weight": 1.0}},
+                   "MS-VLAM levels and captioning: registered loss name -> {weight, its kwargs}; weight 0 = off."),
+    "optim": {
+        "lr": Key(1e-3, "Peak learning rate (AdamW, linear warmup then cosine decay)."),
+        "warmup_steps": Key(100, "Linear warmup steps."),
+        "end_lr_factor": Key(0.01, "Final learning rate as a fraction of lr."),
+        "weight_decay": Key(1e-4, "AdamW weight decay."),
+        "no_decay_regex": Key(r"pos_embedding|logit_|probe", "Params matching this regex get no weight decay."),
+        "grad_clip_norm": Key(1.0, "Global gradient-norm clip (0 = none)."),
+        "b1": Key(0.9, "AdamW beta1."),
+        "b2": Key(0.98, "AdamW beta2."),
+        "lr_mult_regex": Key("", "Params matching this regex train at lr * lr_mult."),
+        "lr_mult": Key(1.0, "Learning-rate multiplier for lr_mult_regex."),
+    },
+    "evals": Open({"retrieval": {"split": "test", "batch_size": 64, "complexity_groups": 3},
+                   "captioning": {"split": "test", "batch_size": 64, "num_examples": 5, "complexity_groups": 3},
+                   "efficiency": {"split": "test", "batch_size": 64}},
+                  "Evaluators run after training: registered name -> its kwargs (split, batch_size, ...)."),
+    "converted_from": Open({}, "Set by tools.convert_open_clip: the source checkpoint, its SHA-256 and options."),
+    "distributed": {
+        "coordinator_address": Key("", "host:port of process 0 for jax.distributed (multi-host)."),
+        "num_processes": Key(0, "Processes of a multi-host run (0 = single process)."),
+        "process_id": Key(-1, "This process's index (-1 = from the environment)."),
+        "auto": Key(False, "jax.distributed.initialize() with the cluster's own discovery (TPU VMs, SLURM)."),
+    },
+}
+
+# Keys of configs written before the DRIS keys had their own group (config.json of older runs and converted
+# directories): old dotted key -> new dotted key.
+MOVED = {f"input.{k}": f"dris.{k}" for k in ("resolutions", "budget", "scorer", "score_size", "thresholds",
+                                             "mixed_buckets", "bucket_jitter", "coarse_to_fine")}
+DROPPED = ("input.patch_size", "input.dris_at")  # Now derived (model.image.variant) or replaced (dris.train).
+
+
+def _to_plain(node):
+  if isinstance(node, Key):
+    return copy.deepcopy(node.default)
+  if isinstance(node, Open):
+    return copy.deepcopy(node.default)
+  return {k: _to_plain(v) for k, v in node.items()}
+
+
+def defaults() -> ml_collections.ConfigDict:
+  """A full config holding every key at its default."""
+  return ml_collections.ConfigDict(_to_plain(SCHEMA))
+
+
+def _open_fields(kind: str) -> tuple[str, set[str]]:
+  """(module name, settable fields) of the flax module an open model subtree configures."""
+  from rsvlm_jax.models import text  # pylint: disable=g-import-not-at-top
+  from rsvlm_jax.models import vit  # pylint: disable=g-import-not-at-top
+  module = {"vit": vit.ViT, "text": text.TextEncoder, "decoder": text.CaptionDecoder}[kind]
+  fields = {f.name for f in dataclasses.fields(module)} - {"parent", "name", "dtype", "vocab_size"}
+  return f"{module.__module__}.{module.__name__}", fields
+
+
+def _walk_check(node, schema, path: str) -> None:
+  for key in (node.keys() if hasattr(node, "keys") else ()):
+    dotted = f"{path}{key}"
+    if key not in schema:
+      known = sorted(schema)
+      raise KeyError(f"Unknown config key {dotted!r}; known keys under {path[:-1] or 'the top level'}: {known} "
+                     "(every key is declared in rsvlm_jax/config_schema.py, docs/config.md)")
+    spec = schema[key]
+    if isinstance(spec, Open):
+      value = node[key]
+      if spec.fields_of and value is not None:
+        module, allowed = _open_fields(spec.fields_of)
+        bad = sorted(set(value.keys()) - allowed)
+        if bad:
+          raise KeyError(f"Unknown config key(s) {[f'{dotted}.{b}' for b in bad]}: {dotted} takes the fields of "
+                         f"{module}: {sorted(allowed)}")
+    elif isinstance(spec, dict):
+      _walk_check(node[key], spec, dotted + ".")
+
+
+def check(config) -> None:
+  """Fails on any key the schema does not declare (naming it and the keys that exist there)."""
+  _walk_check(config, SCHEMA, "")
+
+
+def complete(config) -> ml_collections.ConfigDict:
+  """`config` with every schema key it lacks added at its default (in place, unlocked; also returned)."""
+  def fill(node, schema):
+    for key, spec in schema.items():
+      if key not in node:
+        node[key] = _to_plain(spec)
+      elif isinstance(spec, dict):
+        fill(node[key], spec)
+  with config.unlocked() if hasattr(config, "unlocked") else contextlib.nullcontext():
+    fill(config, SCHEMA)
+  return config
+
+
+def upgrade(raw: dict) -> dict:
+  """A config dict in an older layout (input.resolutions, input.dris_at, ...) -> today's layout (a copy)."""
+  raw = copy.deepcopy(raw)
+  inp = raw.get("input", {})
+  dris = raw.setdefault("dris", {})
+  for old, new in MOVED.items():
+    key = old.split(".")[1]
+    if key in inp:
+      dris.setdefault(new.split(".")[1], inp.pop(key))
+  dris_at = inp.pop("dris_at", None)
+  if dris_at == "serve":
+    dris.setdefault("train", "largest")
+  for old in DROPPED:
+    inp.pop(old.split(".")[1], None)
+  for split in ("train", "test", "validation"):  # input.<split>_split -> input.splits.<split>
+    if f"{split}_split" in inp:
+      inp.setdefault("splits", dict(SCHEMA["input"]["splits"].default))[split] = inp.pop(f"{split}_split")
+  return raw
+
+
+def rows(node=SCHEMA, path: str = "") -> list[tuple[str, Any, str]]:
+  """(dotted key, default, meaning) of every declared key, in declaration order."""
+  out = []
+  for key, spec in node.items():
+    if isinstance(spec, dict):
+      out += rows(spec, f"{path}{key}.")
+    else:
+      out.append((f"{path}{key}", spec.default, spec.meaning))
+  return out
+
+
+def markdown() -> str:
+  """The reference table of every key (docs/config.md)."""
+  lines = ["# Config reference", "",
+           "Generated by `python -m rsvlm_jax.config_schema > docs/config.md` from rsvlm_jax/config_schema.py "
+           "(a test checks it is current). Set any key from the command line: "
+           "`--config.dris.budget=0.6`.", "", "| key | default | meaning |", "|---|---|---|"]
+  opens = {f"model.{k}": v.fields_of for k, v in SCHEMA["model"].items() if isinstance(v, Open)}
+  for key, default, meaning in rows():
+    if opens.get(key):
+      meaning += " Fields: " + ", ".join(sorted(_open_fields(opens[key])[1])) + "."
+    lines.append(f"| `{key}` | `{default!r}` | {meaning} |".replace("\n", " "))
+  return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+  import sys  # pylint: disable=g-import-not-at-top
+  sys.stdout.write(markdown())

@@ -1,0 +1,1 @@
+"""Runtime pieces shared by training, inference and the tools (device mesh and shardings, compile counting, ...)."""

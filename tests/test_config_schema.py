@@ -1,0 +1,147 @@
+"""The config schema: every key declared once, configs checked against it, older layouts upgraded."""
+import ast
+import json
+import os
+import re
+
+import ml_collections
+import pytest
+
+from configs import demo
+from rsvlm_jax import config as config_lib
+from rsvlm_jax import config_schema
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+@pytest.mark.parametrize("arg", ["", "runlocal=True", "dris=True", "dris=True,dris_at=serve", "serve_dris=false",
+                                 "dris=True,resolutions=64;128,mixed=false"])
+def test_demo_configs_hold_exactly_the_schema_keys(arg):
+  c = demo.get_config(arg)
+  config_schema.check(c)
+  flat = {k for k, _, _ in config_schema.rows()}
+  assert flat == set(_dotted(c.to_dict(), opens=_open_keys())), "demo config and schema differ"
+
+
+@pytest.mark.parametrize("spec", ["caption_dataset.py:runlocal=True", "rsicd_retrieval.py:runlocal=True",
+                                  "rs_gpt4v_b16.py:runlocal=True", "caption_dataset.py:dris=False"])
+def test_dataset_configs_pass_the_check(spec):
+  config_schema.check(config_lib.load_config(config_lib.config_path(spec)))
+
+
+def test_unknown_keys_fail_naming_them():
+  c = demo.get_config("runlocal=True")
+  with c.unlocked():
+    c.input.bogus = 1
+  with pytest.raises(KeyError, match=r"'input.bogus'.*batch_size"):
+    config_schema.check(c)
+  c = demo.get_config("runlocal=True")
+  c.model.image.widht = 64  # A typo in an open subtree: named with the module's real fields.
+  with pytest.raises(KeyError, match=r"model.image.widht.*models.vit.ViT.*'width'"):
+    config_schema.check(c)
+
+
+def test_complete_fills_what_a_hand_written_config_lacks():
+  c = ml_collections.ConfigDict({"seed": 3, "input": {"batch_size": 4}, "model": {"embed_dim": 8}})
+  config_schema.complete(c)
+  assert c.seed == 3 and c.input.batch_size == 4 and c.model.embed_dim == 8  # Kept.
+  assert c.dris.resolutions == (64,) and c.dris.train == "buckets" and c.optim.b2 == 0.98  # Defaults.
+  assert c.input.splits.train == "train" and c.model.image.variant == "mu/8"
+  config_schema.check(c)
+
+
+def test_upgrade_maps_the_older_layout():
+  old = {"input": {"resolutions": [32, 48], "patch_size": 8, "dris_at": "serve", "scorer": "s.npz",
+                   "budget": 0.6, "mixed_buckets": True, "train_split": "train[:50%]", "text_len": 16},
+         "model": {"image": {"variant": "pico/8"}}}
+  new = config_schema.upgrade(old)
+  assert new["dris"] == {"resolutions": [32, 48], "scorer": "s.npz", "budget": 0.6, "mixed_buckets": True,
+                         "train": "largest"}
+  assert new["input"] == {"text_len": 16, "splits": {"train": "train[:50%]", "test": "test",
+                                                     "validation": "validation"}}
+  assert old["input"]["patch_size"] == 8  # The argument is left alone.
+  c = config_schema.complete(ml_collections.ConfigDict(new))
+  config_schema.check(c)
+  assert config_schema.upgrade(new) == new  # Idempotent.
+
+
+def test_docs_config_md_is_generated_from_the_schema():
+  with open(os.path.join(ROOT, "docs", "config.md"), encoding="utf-8") as f:
+    assert f.read() == config_schema.markdown(), "run: python -m rsvlm_jax.config_schema > docs/config.md"
+
+
+def test_readme_config_table_matches_the_schema():
+  """Rows `| `key` | `default` | meaning |` in the README agree with the schema."""
+  with open(os.path.join(ROOT, "README.md"), encoding="utf-8") as f:
+    readme = f.read()
+  declared = {k: (d, m) for k, d, m in config_schema.rows()}
+  rows = re.findall(r"^\| `([a-z_.]+)` \| `([^`]*)` \| (.+?) \|$", readme, re.M)
+  assert len(rows) >= 5, "README lost its config table"
+  for key, default, meaning in rows:
+    assert key in declared, f"README names {key!r}, which the schema does not declare"
+    assert default == repr(declared[key][0]), f"README default of {key}: {default} vs {declared[key][0]!r}"
+    assert meaning == declared[key][1], f"README meaning of {key} differs from the schema's"
+
+
+def test_demo_docstring_documents_every_arg():
+  for arg in demo.ARGS:
+    assert re.search(rf"\b{arg}\b", demo.__doc__), f"configs/demo.py docstring does not mention arg {arg!r}"
+
+
+def test_code_reads_only_declared_keys():
+  """`config.<group>.<key>` and `cfg.<key>` reads of config groups in the package name declared keys."""
+  declared = {k for k, _, _ in config_schema.rows()}
+  groups = {k.split(".")[0] for k in declared if "." in k}
+  bad = []
+  for dirpath, _, files in os.walk(os.path.join(ROOT, "rsvlm_jax")):
+    for name in files:
+      if not name.endswith(".py"):
+        continue
+      path = os.path.join(dirpath, name)
+      with open(path, encoding="utf-8") as f:
+        tree = ast.parse(f.read())
+      for node in ast.walk(tree):
+        if (isinstance(node, ast.Attribute) and isinstance(node.value, ast.Attribute)
+            and isinstance(node.value.value, ast.Name) and node.value.value.id == "config"
+            and node.value.attr in groups):
+          key = f"{node.value.attr}.{node.attr}"
+          if key not in declared and not any(d.startswith(key + ".") for d in declared):
+            if node.attr not in ("get", "to_dict", "items", "keys", "values", "unlocked", "update"):
+              bad.append(f"{os.path.relpath(path, ROOT)}:{node.lineno} config.{key}")
+  assert not bad, bad
+
+
+def _open_keys():
+  return {k for k, v in _flatten_schema(config_schema.SCHEMA).items() if isinstance(v, config_schema.Open)}
+
+
+def _flatten_schema(node, path=""):
+  out = {}
+  for k, v in node.items():
+    if isinstance(v, dict):
+      out.update(_flatten_schema(v, f"{path}{k}."))
+    else:
+      out[f"{path}{k}"] = v
+  return out
+
+
+def _dotted(d, prefix="", opens=()):
+  out = []
+  for k, v in d.items():
+    key = f"{prefix}{k}"
+    if isinstance(v, dict) and key not in opens and key != "input.splits":
+      out += _dotted(v, key + ".", opens)
+    else:
+      out.append(key)
+  return out
+
+
+def test_json_round_trip_of_a_run_config(tmp_path):
+  """What run_record writes (config.json) reads back, through upgrade + complete, as the same config."""
+  c = demo.get_config("dris=True")
+  path = tmp_path / "config.json"
+  path.write_text(json.dumps(c.to_dict()))
+  from rsvlm_jax import loading  # pylint: disable=g-import-not-at-top
+  back = loading.read_config(str(tmp_path))
+  assert back.dris.resolutions == [64, 96, 128] and back.dris.train == "buckets"
+  config_schema.check(back)
