@@ -88,7 +88,6 @@ RESOLUTIONS = (64, 96, 128)
 # dris.scorer placeholder, replaced by a learned scorer in `prepare` (main): fitted on the fixed_max run for a
 # trained run; for dris_serve, natively on the weights it evaluates (fixed_max's).
 LEARNED = "<learned>"
-refuse_own_checkpoints = sweep.refuse_own_checkpoints  # What keeps dris_serve on fixed_max's weights.
 
 
 def sweep_config(steps: int, data_dir: str, batch: int = 64, batching: str = "mixed", scorer: str = "complexity",

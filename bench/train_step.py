@@ -46,7 +46,7 @@ from absl import flags
 from bench import common
 from rsvlm_jax.losses import alignment
 from rsvlm_jax.models import rsvlm
-from rsvlm_jax.models import vit
+from rsvlm_jax import vit_variants
 
 def _define(define, name, *args, **kwargs):
   """A flag of this bench, or the existing one when an imported module (tests) already defined the name."""
@@ -78,7 +78,7 @@ TEXT = {"S": (384, 6), "B": (512, 8), "L": (768, 12)}
 
 
 def tower_dims(variant: str) -> dict:
-  v = vit.decode_variant(variant)
+  v = vit_variants.decode(variant)
   name = variant.split("/")[0]
   t_width, t_heads = TEXT.get(name, (v["width"], v["num_heads"]))
   return {"vit": v, "text_width": t_width, "text_heads": t_heads, "embed_dim": t_width}
@@ -417,7 +417,7 @@ def profile_main(out_dir: str, res: int, with_torch: bool, min_time: float, roun
   from bench import step_profile  # pylint: disable=g-import-not-at-top
   variant, batch = _VARIANTS.value[0], _BATCH.value
   kw = {"vocab": _VOCAB.value, "text_len": _TEXT_LEN.value}
-  v = vit.decode_variant(variant)
+  v = vit_variants.decode(variant)
   tokens = (res // v["patch_size"]) ** 2
   result = step_profile.profile(
       lambda: build_ours(variant, res, batch, pool="map", **kw),

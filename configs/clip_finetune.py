@@ -25,7 +25,7 @@ import ml_collections
 from rsvlm_jax import config as config_lib
 from rsvlm_jax import config_schema
 from rsvlm_jax.dris import buckets
-from rsvlm_jax.models import vit
+from rsvlm_jax import vit_variants
 
 DATASETS = {"rsicd": "rsicd", "rsitmd": "rsitmd", "ucm": "ucm_captions", "sydney": "sydney_captions",
             "nwpu": "nwpu_captions", "rs_gpt4v": "rs_gpt4v/captions", "synthetic": "synthetic_scenes/demo"}
@@ -64,7 +64,7 @@ def get_config(arg=None):
 
   # The model is the converted one (towers, projections, temperature), plus a fresh caption decoder.
   c.model = ml_collections.ConfigDict(src["model"])
-  native, patch = int(src["dris"]["resolutions"][-1]), vit.patch_size(src["model"]["image"])
+  native, patch = int(src["dris"]["resolutions"][-1]), vit_variants.patch_size(src["model"]["image"])
   c.input.text_len = int(src["input"]["text_len"])
   c.input.preprocess = src["input"].get("preprocess", "resize")
   fixed = int(arg.res) or native

@@ -34,7 +34,7 @@ import os
 from rsvlm_jax import config as config_lib
 from rsvlm_jax import config_schema
 from rsvlm_jax.dris import buckets
-from rsvlm_jax.models import vit
+from rsvlm_jax import vit_variants
 
 
 def _auto(name: str, value: str, runlocal: bool) -> bool:
@@ -73,7 +73,7 @@ def get_config(arg=None):
   c.input.batch_size = arg.batch
   c.model.image.variant = arg.variant
 
-  patch = vit.patch_size({"variant": arg.variant})  # Raises naming the variant if it is not NAME/PATCH.
+  patch = vit_variants.patch_size({"variant": arg.variant})  # Raises naming the variant if it is not NAME/PATCH.
   res = 32 if arg.runlocal else arg.res
   if arg.dris:
     c.dris.resolutions = tuple(int(r) for r in arg.resolutions) or ((32, 48) if arg.runlocal else (64, 96, 128))

@@ -27,6 +27,8 @@ from rsvlm_jax import config_schema
 from rsvlm_jax.data import image_io
 from rsvlm_jax.data import tokenizer as tokenizer_lib
 from rsvlm_jax.data import transforms
+from rsvlm_jax.dris import buckets as buckets_lib
+from rsvlm_jax.dris import calibration
 from rsvlm_jax.models import rsvlm
 
 
@@ -166,26 +168,14 @@ class LoadedModel:
 
   def dris_resolutions(self, sources: Sequence[np.ndarray]) -> list[int]:
     """The DRIS bucket resolution of each source image: its score (the run's scorer) against the thresholds
-    calibrated in the workdir (dris/thresholds.json) or set in config.dris.thresholds."""
+    calibrated in the workdir (dris/thresholds.json, read only) or set in config.dris.thresholds."""
     if len(self.resolutions) == 1:
       return [self.resolution] * len(sources)
     if self._dris is None:
-      from rsvlm_jax.dris import buckets as buckets_lib  # pylint: disable=g-import-not-at-top
-      from rsvlm_jax.dris import scorers  # pylint: disable=g-import-not-at-top
-      cfg = self.config.dris
-      thresholds = list(cfg.thresholds or ())
-      path = os.path.join(self.directory, "dris", "thresholds.json")
-      if not thresholds and os.path.isfile(path):
-        with open(path) as f:
-          thresholds = json.load(f)["thresholds"]
-      if len(thresholds) != len(self.resolutions) - 1:
-        raise ValueError(f"DRIS needs {len(self.resolutions) - 1} calibrated thresholds: {path} is missing "
-                         "(evaluate the run once with its DRIS config, --mode=eval, to calibrate them) or "
-                         "config.dris.thresholds")
-      scorer = scorers.make_scorer(cfg.scorer, cfg.score_size)
-      self._dris = (scorer, np.asarray(thresholds, np.float32), buckets_lib.choose_bucket)
-    scorer, thresholds, choose = self._dris
-    ids = choose(np.array([scorer(s) for s in sources], np.float32), thresholds)
+      cal = calibration.Calibration.from_config(self.directory, self.config, buckets_lib.from_config(self.config))
+      self._dris = (cal.scorer, cal.saved_thresholds())
+    scorer, thresholds = self._dris
+    ids = buckets_lib.choose_bucket(np.array([scorer(s) for s in sources], np.float32), thresholds)
     return [self.resolutions[int(i)] for i in ids]
 
   def _run(self, fn, images, batch_size: int, resolution: int | None, dris: bool) -> list[np.ndarray]:
@@ -245,6 +235,20 @@ def _pad_to(x: np.ndarray, n: int) -> np.ndarray:
   if len(x) == n:
     return x
   return np.concatenate([x, np.zeros((n - len(x),) + x.shape[1:], x.dtype)])
+
+
+def load_run(workdir: str, config: ml_collections.ConfigDict | None = None) -> LoadedModel:
+  """The weights a run evaluates: its newest complete checkpoint, else (none yet: a run that serves another
+  run's weights) those of `config.model_init` (`config` defaults to the workdir's config.json)."""
+  from rsvlm_jax.train import checkpoint as checkpoint_lib  # pylint: disable=g-import-not-at-top
+  workdir = os.path.abspath(os.path.expanduser(workdir))
+  if checkpoint_lib.complete_steps(os.path.join(workdir, "checkpoints")):
+    return load(workdir)
+  config = config if config is not None else read_config(workdir)
+  if config.model_init:
+    return load(config.model_init)
+  raise FileNotFoundError(f"No checkpoint in {os.path.join(workdir, 'checkpoints')} and no config key "
+                          "model_init: train the run first, or name the weights it serves in model_init")
 
 
 def load(path: str) -> LoadedModel:

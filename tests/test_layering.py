@@ -1,4 +1,5 @@
-"""Package layering: training and evaluation never import each other; models and data import neither.
+"""Package layering: training and evaluation never import each other; models and data import neither; the DRIS
+pipeline part (scores, buckets, calibration) imports neither models nor evaluation, and no DRIS analysis a Trainer.
 
 Shared runtime pieces (device mesh, compile counting) live in rsvlm_jax/runtime; the job (rsvlm_jax/job.py)
 is where a trainer meets the evaluators. Every module is parsed (not imported), so imports inside functions
@@ -21,6 +22,11 @@ FORBIDDEN = {
     "rsvlm_jax.models": ("rsvlm_jax.train", "rsvlm_jax.evaluate"),
     "rsvlm_jax.data": ("rsvlm_jax.train", "rsvlm_jax.evaluate", "rsvlm_jax.models"),
     "rsvlm_jax.runtime": ("rsvlm_jax.train", "rsvlm_jax.evaluate"),  # Shared by both, so below both.
+    # DRIS: the data pipeline's part (scores, buckets, calibration, policy) sits below models and evaluation;
+    # the analyses of a trained model (resolution gain, frontier) take a model and a predictor, never a Trainer.
+    **{f"rsvlm_jax.dris.{m}": ("rsvlm_jax.train", "rsvlm_jax.evaluate", "rsvlm_jax.models")
+       for m in ("buckets", "calibration", "complexity", "learned", "policy", "scorers", "tiles")},
+    "rsvlm_jax.dris": ("rsvlm_jax.train",),
 }
 
 # (importing module, imported module) pairs allowed for now, each with the reason.

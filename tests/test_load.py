@@ -54,3 +54,38 @@ def test_load_errors_name_the_path(tmp_path):
   (tmp_path / "empty").mkdir()
   with pytest.raises(FileNotFoundError, match="empty is neither a trained workdir nor a converted model"):
     rsvlm_jax.load(str(tmp_path / "empty"))
+
+
+def test_load_with_dris_reads_the_runs_calibration_and_load_run_falls_back_to_model_init(
+    tiny_data_dir, tmp_path):  # noqa: F811
+  """dris=True buckets each image as the run's own pipeline does (one reader of dris/thresholds.json, read
+  only); a copy without that file is a clear error. load_run: a workdir without checkpoints serves the weights
+  config.model_init names, and without model_init it is an error naming the checkpoints folder."""
+  from rsvlm_jax import job  # pylint: disable=g-import-not-at-top
+  from rsvlm_jax import loading  # pylint: disable=g-import-not-at-top
+  workdir = tmp_path / "run"
+  config = tiny_config(tiny_data_dir, "dris=True,steps=1,ckpt_every=1", num_devices=1)
+  job.run(config, str(workdir), mode="train")
+  model = rsvlm_jax.load(str(workdir))
+  pipe = model.input_pipeline()
+  images = [pipe.record("test", i)["image"] for i in range(len(pipe.source("test")))]
+  want = [pipe.buckets.resolutions[b] for b in pipe.bucket_ids("test")]
+  assert len(set(want)) > 1, want  # Both buckets are used, so the comparison means something.
+  assert model.dris_resolutions(images) == want
+  z = model.encode_images(images[:6], dris=True, batch_size=4)
+  for i in range(6):
+    np.testing.assert_allclose(z[i], model.encode_images(images[i:i + 1], resolution=want[i])[0], atol=1e-5)
+
+  copy = tmp_path / "copy"
+  shutil.copytree(workdir, copy)
+  os.remove(copy / "dris" / "thresholds.json")
+  with pytest.raises(ValueError, match=r"copy/dris/thresholds.json is missing"):
+    rsvlm_jax.load(str(copy)).encode_images(images[:1], dris=True)
+
+  serve = tmp_path / "serve"
+  serve.mkdir()
+  with pytest.raises(FileNotFoundError, match=r"No checkpoint in .*serve/checkpoints"):
+    loading.load_run(str(serve), config)
+  config.model_init = str(workdir)
+  served = loading.load_run(str(serve), config)
+  assert served.directory == str(workdir) and served.step == model.step

@@ -4,6 +4,7 @@ import os
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 from rsvlm_jax import sweep
@@ -116,3 +117,21 @@ def test_run_sweep_honours_args_eval_runs_and_the_prepare_hook(tiny_data_dir, tm
   assert os.path.getmtime(os.path.join(train_dir, "metrics.json")) == stamps["train"]  # Not repeated.
   assert os.path.getmtime(os.path.join(serve_dir, "metrics.json")) > stamps["serve"]  # Evaluated again.
   assert [r["name"] for r in json.loads((tmp_path / "results.json").read_text())] == ["train", "serve"]
+
+
+def test_eval_run_reruns_on_its_own_workdir_but_refuses_trained_checkpoints(tmp_path):
+  """An eval run (mode=eval, model_init_from, as bench.dris's dris_serve) that ran before leaves an empty
+  checkpoints/ directory: a re-run (e.g. at another --budget) goes ahead. A complete checkpoint of its own
+  would be evaluated instead of the weights it names: refused."""
+  from rsvlm_jax.train import checkpoint as checkpoint_lib  # pylint: disable=g-import-not-at-top
+  workdir = tmp_path / "dris_serve"
+  sweep.refuse_own_checkpoints(str(workdir))  # Nothing there yet.
+  (workdir / "checkpoints").mkdir(parents=True)
+  (workdir / "checkpoints" / "7.orbax-checkpoint-tmp-1").mkdir()  # A save that never completed.
+  sweep.refuse_own_checkpoints(str(workdir))
+  ckpt = checkpoint_lib.Checkpointer(str(workdir / "checkpoints"), async_save=False)
+  ckpt.save(5, {"w": np.zeros(3, np.float32)}, {"epoch": 0}, force=True)
+  ckpt.close()
+  assert checkpoint_lib.complete_steps(str(workdir / "checkpoints")) == [5]
+  with pytest.raises(FileExistsError, match=r"dris_serve holds checkpoints of its own \(steps \[5\]"):
+    sweep.refuse_own_checkpoints(str(workdir))

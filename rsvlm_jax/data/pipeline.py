@@ -72,10 +72,8 @@ class InputPipeline:
                                              self._train_captions)
     self.buckets = buckets_lib.from_config(config)
     self.policy = policy or policy_lib.BucketPolicy(self.buckets, config.dris.train, config.dris.serve)
-    self._scorer = None
-    self.calibration = calibration.Calibration(workdir, self.buckets, _LazyScorer(self), config.dris.budget,
-                                               fixed=config.dris.thresholds,
-                                               recalibrate_ok=not self.policy.uses_buckets("train"))
+    self.calibration = calibration.Calibration.from_config(workdir, config, self.buckets,
+                                                           recalibrate_ok=not self.policy.uses_buckets("train"))
     if self.policy.uses_buckets("train"):
       self.thresholds  # pylint: disable=pointless-statement  # A workdir calibrated differently fails now.
     self._bucket_ids: dict[tuple[str, str], np.ndarray] = {}
@@ -120,10 +118,7 @@ class InputPipeline:
   # -- DRIS ---------------------------------------------------------------------------------------
   def image_scorer(self) -> scorers.Scorer:
     """The run's DRIS scorer (config key dris.scorer; the content-complexity score when empty)."""
-    if self._scorer is None:
-      self._scorer = scorers.make_scorer(self.config.dris.scorer, self.config.dris.score_size)
-      logging.info("DRIS scorer: %s", self._scorer.name)
-    return self._scorer
+    return self.calibration.scorer
 
   def scores(self, split: str) -> np.ndarray:
     """DRIS score of every record of `split` (cached in WORKDIR/dris/, per scorer)."""
@@ -250,20 +245,3 @@ class InputPipeline:
       out.append((sources.as_text(rec.get("image_id", str(i))), sources.as_text_list(rec["captions"])))
     return out
 
-
-class _LazyScorer:
-  """The pipeline's scorer, created on first use (a run that never scores never loads a scorer file)."""
-
-  def __init__(self, pipeline: InputPipeline):
-    self._pipeline = pipeline
-
-  @property
-  def name(self) -> str:
-    return self._pipeline.image_scorer().name
-
-  @property
-  def cache_tag(self) -> str:
-    return self._pipeline.image_scorer().cache_tag
-
-  def __call__(self, image) -> float:
-    return self._pipeline.image_scorer()(image)

@@ -5,6 +5,8 @@ import dataclasses
 
 import numpy as np
 
+from rsvlm_jax import vit_variants
+
 
 @dataclasses.dataclass(frozen=True)
 class BucketSet:
@@ -44,8 +46,7 @@ def fractional_resolutions(res: int, patch: int, fractions=(0.5, 0.75, 1.0)) -> 
 
 def from_config(config) -> "BucketSet":
   """The buckets of a full config: dris.resolutions at the image tower's patch size."""
-  from rsvlm_jax.models import vit  # pylint: disable=g-import-not-at-top
-  return BucketSet(tuple(int(r) for r in config.dris.resolutions), vit.patch_size(config.model.image))
+  return BucketSet(tuple(int(r) for r in config.dris.resolutions), vit_variants.patch_size(config.model.image))
 
 
 def choose_bucket(scores, thresholds) -> np.ndarray:

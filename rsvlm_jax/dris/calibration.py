@@ -8,7 +8,9 @@ from typing import Callable
 import numpy as np
 from absl import logging
 
+from rsvlm_jax.dris import scorers
 from rsvlm_jax.dris.buckets import BucketSet
+from rsvlm_jax.dris.scorers import Scorer
 from rsvlm_jax.runtime import process_zero
 from rsvlm_jax.runtime import progress as progress_lib
 
@@ -62,16 +64,32 @@ class Calibration:
   A workdir's thresholds never change under a run: a thresholds.json made for another budget, scorer or
   resolutions fails, unless `recalibrate_ok` (training did not use the buckets, so no trained step
   depends on them), when it is recalibrated with a warning. `fixed` thresholds (config key dris.thresholds)
-  replace calibration.
+  replace calibration. `make_scorer` is called once, on first use: a run that never scores never loads a
+  scorer file.
   """
 
-  def __init__(self, workdir: str, buckets: BucketSet, scorer, budget: float, *, fixed=(),
-               recalibrate_ok: bool = False):
+  def __init__(self, workdir: str, buckets: BucketSet, make_scorer: Callable[[], Scorer], budget: float, *,
+               fixed=(), recalibrate_ok: bool = False):
     self.dir = os.path.join(workdir, "dris")
-    self.buckets, self.scorer, self.budget = buckets, scorer, float(budget)
+    self.buckets, self.budget = buckets, float(budget)
+    self._make_scorer, self._scorer = make_scorer, None
     self.fixed = tuple(float(t) for t in fixed)
     self.recalibrate_ok = recalibrate_ok
     self._thresholds = None
+
+  @property
+  def scorer(self) -> Scorer:
+    if self._scorer is None:
+      self._scorer = self._make_scorer()
+      logging.info("DRIS scorer: %s", self._scorer.name)
+    return self._scorer
+
+  @classmethod
+  def from_config(cls, workdir: str, config, buckets: BucketSet, **kwargs) -> "Calibration":
+    """The calibration of `workdir` for the config's dris.scorer, score_size, budget and thresholds."""
+    cfg = config.dris
+    return cls(workdir, buckets, lambda: scorers.make_scorer(cfg.scorer, cfg.score_size), cfg.budget,
+               fixed=cfg.thresholds, **kwargs)
 
   def scores(self, split: str, num_images: int, image: Callable[[int], np.ndarray]) -> np.ndarray:
     """float32 [num_images]: the score of `image(i)` for every i, computed once (with a progress line)."""
@@ -101,7 +119,17 @@ class Calibration:
       self._thresholds = self._load_or_calibrate(train_scores)
     return self._thresholds
 
-  def _load_or_calibrate(self, train_scores) -> np.ndarray:
+  def saved_thresholds(self) -> np.ndarray:
+    """The thresholds without calibrating (read only): fixed, or the workdir's thresholds.json."""
+    th = self._fixed_or_saved(recalibrate_ok=False)
+    if th is None:
+      raise ValueError(f"DRIS needs {self.buckets.num_buckets - 1} calibrated thresholds: "
+                       f"{os.path.join(self.dir, 'thresholds.json')} is missing (evaluate the run once with its "
+                       "DRIS config, --mode=eval, to calibrate them) or set config key dris.thresholds")
+    return th
+
+  def _fixed_or_saved(self, recalibrate_ok: bool) -> np.ndarray | None:
+    """Fixed or cached thresholds; None when they must be calibrated (none saved, or stale and allowed)."""
     if self.buckets.num_buckets == 1:
       return np.zeros((0,), np.float32)
     if self.fixed:
@@ -110,19 +138,28 @@ class Calibration:
                          "buckets need one fewer")
       return np.asarray(self.fixed, np.float32)
     path = os.path.join(self.dir, "thresholds.json")
+    if not os.path.exists(path):
+      return None
     record = self._record()
-    if os.path.exists(path):
-      with open(path) as f:
-        saved = json.load(f)
-      stale = [k for k, v in record.items() if saved.get(k, "complexity" if k == "scorer" else None) != v]
-      if not stale:
-        return np.asarray(saved["thresholds"], np.float32)
-      key = stale[0]
-      if not self.recalibrate_ok:
-        raise ValueError(f"{path} was calibrated with {key}={saved.get(key)!r} but the config has {record[key]!r} "
-                         f"(config key dris.{key}); use a new workdir, or delete {self.dir} to recalibrate")
-      logging.warning("DRIS (dris.train=largest): %s was calibrated with %s=%r; recalibrating for %r", path, key,
-                      saved.get(key), record[key])
+    with open(path) as f:
+      saved = json.load(f)
+    stale = [k for k, v in record.items() if saved.get(k, "complexity" if k == "scorer" else None) != v]
+    if not stale:
+      return np.asarray(saved["thresholds"], np.float32)
+    key = stale[0]
+    if not recalibrate_ok:
+      raise ValueError(f"{path} was calibrated with {key}={saved.get(key)!r} but the config has {record[key]!r} "
+                       f"(config key dris.{key}); use a new workdir, or delete {self.dir} to recalibrate")
+    logging.warning("DRIS (dris.train=largest): %s was calibrated with %s=%r; recalibrating for %r", path, key,
+                    saved.get(key), record[key])
+    return None
+
+  def _load_or_calibrate(self, train_scores) -> np.ndarray:
+    th = self._fixed_or_saved(self.recalibrate_ok)
+    if th is not None:
+      return th
+    path = os.path.join(self.dir, "thresholds.json")
+    record = self._record()
     scores = train_scores()
 
     def compute():

@@ -12,7 +12,6 @@ own towers, unchanged.
 """
 from __future__ import annotations
 
-import re
 from typing import Any
 
 import einops
@@ -22,41 +21,7 @@ import jax.numpy as jnp
 
 from rsvlm_jax.models import posemb as posemb_lib
 from rsvlm_jax.models import transformer
-
-# name -> (width, depth, mlp_dim, num_heads)
-VARIANTS = {
-    "pico": (64, 2, 128, 2),  # Smoke tests.
-    "mu": (128, 4, 512, 4),   # CPU demo size.
-    "Ti": (192, 12, 768, 3),
-    "S": (384, 12, 1536, 6),
-    "M": (512, 12, 2048, 8),
-    "B": (768, 12, 3072, 12),
-    "L": (1024, 24, 4096, 16),
-    "H": (1280, 32, 5120, 16),  # open_clip ViT-H-14: head width 80.
-    "So400m": (1152, 27, 4304, 16),
-}
-
-
-def decode_variant(variant: str, **overrides: int) -> dict[str, int]:
-  """"S/16" -> dict(width, depth, mlp_dim, num_heads, patch_size); clear error on unknown names.
-
-  Non-zero `overrides` (width, depth, mlp_dim, num_heads) replace the variant's values, for towers that
-  follow no named size (e.g. converted checkpoints of custom architectures)."""
-  m = re.fullmatch(r"([A-Za-z0-9]+)/(\d+)", variant or "")
-  if not m or m.group(1) not in VARIANTS:
-    raise ValueError(f"Unknown ViT variant {variant!r}; expected NAME/PATCH with NAME in {sorted(VARIANTS)}")
-  width, depth, mlp_dim, heads = VARIANTS[m.group(1)]
-  cfg = dict(width=width, depth=depth, mlp_dim=mlp_dim, num_heads=heads, patch_size=int(m.group(2)))
-  cfg.update({k: int(v) for k, v in overrides.items() if v})
-  if cfg["width"] % cfg["num_heads"]:
-    raise ValueError(f"ViT width {cfg['width']} is not divisible by num_heads {cfg['num_heads']}")
-  return cfg
-
-
-def patch_size(image_config) -> int:
-  """The patch size of an image-tower config (a mapping with "variant", e.g. {"variant": "B/16"} -> 16)."""
-  return decode_variant(dict(image_config).get("variant", ViT.variant))["patch_size"]
-
+from rsvlm_jax import vit_variants
 
 def normalize_pixels(x, mean, std, dtype):
   """Raw pixel values -> (x - mean) / std per channel, computed in float32, cast to `dtype`."""
@@ -71,7 +36,7 @@ class ViT(nn.Module):
   out holds "tokens" [B,N,D] (final-LN patch tokens, global view first then tiles; never the class
   token), "grid" (h, w) of the global view, "num_tiles", and "pooled" [B,D].
   """
-  variant: str = "mu/8"
+  variant: str = vit_variants.DEFAULT
   posemb_grid: tuple[int, int] = (16, 16)
   pool_type: str = "map"  # "map" (attention probe), "gap" (mean of tokens), "tok" (the class token).
   dtype: Any = jnp.float32
@@ -93,7 +58,7 @@ class ViT(nn.Module):
   @nn.compact
   def __call__(self, image, tiles=None, tile_boxes=None, *, train: bool = False):
     del train
-    cfg = decode_variant(self.variant, width=self.width, depth=self.depth, mlp_dim=self.mlp_dim,
+    cfg = vit_variants.decode(self.variant, width=self.width, depth=self.depth, mlp_dim=self.mlp_dim,
                          num_heads=self.num_heads)
     p, width = cfg["patch_size"], cfg["width"]
     if image.shape[1] % p or image.shape[2] % p:

@@ -33,17 +33,9 @@ def fit_from_run(config, workdir: str, out: str, *, low_res: int = 0, max_images
   from rsvlm_jax import loading  # pylint: disable=g-import-not-at-top
   from rsvlm_jax.dris import complexity  # pylint: disable=g-import-not-at-top
   from rsvlm_jax.dris import resolution_gain  # pylint: disable=g-import-not-at-top
-  from rsvlm_jax.train import checkpoint as checkpoint_lib  # pylint: disable=g-import-not-at-top
   workdir = os.path.abspath(workdir)
   config = config_schema.complete(config)
-  if checkpoint_lib.complete_steps(os.path.join(workdir, "checkpoints")):
-    source = workdir
-  elif config.model_init:  # A workdir that serves another run's weights (e.g. dris.train=largest).
-    source = os.path.abspath(os.path.expanduser(config.model_init))
-  else:
-    raise FileNotFoundError(f"No checkpoint in {os.path.join(workdir, 'checkpoints')}: the teacher run "
-                            "(--workdir) must be trained first, or config.model_init name one")
-  teacher = loading.load(source)
+  teacher = loading.load_run(workdir, config)  # Its checkpoint, else the weights config.model_init names.
   # The data: this config's dataset and buckets, with the teacher's tokenizer (its run files, read only).
   pipe = teacher.input_pipeline(config)
   high = pipe.buckets.resolutions[-1]

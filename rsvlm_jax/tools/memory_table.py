@@ -18,6 +18,7 @@ from absl import flags
 
 from rsvlm_jax.models import rsvlm
 from rsvlm_jax.models import vit
+from rsvlm_jax import vit_variants
 
 _VARIANTS = flags.DEFINE_list("variants", ["B/16", "L/14", "So400m/14"], "ViT variants.")
 _RES = flags.DEFINE_list("resolutions", ["224", "336", "448", "672"], "Bucket resolutions (px).")
@@ -35,15 +36,15 @@ flags.register_validator(_RES, lambda rs: bool(rs) and all(r.isdigit() and int(r
 
 
 def text_tower_for(variant: str) -> dict:
-  width = vit.decode_variant(variant)["width"]
+  width = vit_variants.decode(variant)["width"]
   return {"width": width, "depth": 12, "num_heads": max(1, width // 64), "mlp_dim": 4 * width, "max_len": 64}
 
 
 def model_for(variant: str, resolution: int) -> rsvlm.Model:
-  patch = vit.decode_variant(variant)["patch_size"]
+  patch = vit_variants.decode(variant)["patch_size"]
   grid = resolution // patch
   return rsvlm.Model(vocab_size=32000, image={"variant": variant, "posemb_grid": (grid, grid)},
-                     text=text_tower_for(variant), decoder=None, embed_dim=vit.decode_variant(variant)["width"])
+                     text=text_tower_for(variant), decoder=None, embed_dim=vit_variants.decode(variant)["width"])
 
 
 def param_bytes(variant: str) -> int:

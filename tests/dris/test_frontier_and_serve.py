@@ -1,7 +1,9 @@
-"""bench.dris_frontier: per-bucket tables composed into any allocation reproduce the normal evaluation."""
+"""dris/frontier.py (bench.dris_frontier): per-bucket tables composed into any allocation reproduce the normal
+evaluation; the run is loaded read only (load_run), no Trainer."""
 from __future__ import annotations
 
 import json
+import os
 
 import numpy as np
 import pytest
@@ -16,16 +18,19 @@ def test_frontier_reproduces_the_run_and_fixed_bucket_evaluations(tiny_data_dir,
   same tokens, and with two buckets the loss oracle is the lowest-loss allocation of that histogram."""
   from bench import dris_frontier  # pylint: disable=g-import-not-at-top
   from rsvlm_jax import job  # pylint: disable=g-import-not-at-top
+  from rsvlm_jax import loading  # pylint: disable=g-import-not-at-top
   from rsvlm_jax.data import pipeline as pipeline_lib  # pylint: disable=g-import-not-at-top
   from rsvlm_jax.train import trainer as trainer_lib  # pylint: disable=g-import-not-at-top
   workdir = str(tmp_path / "run")
   cfg = tiny_config(tiny_data_dir, "dris=True,steps=3,ckpt_every=3", num_devices=1)
   job.run(cfg, workdir, mode="train")
-  config = dris_frontier.load_run_config(workdir)  # What the command does without --config.
-  tr = trainer_lib.Trainer(config, workdir, write_record=False)
-  assert tr.restore() is not None
-  out = dris_frontier.frontier(tr, budgets=(0.5, 0.8), batch=8)
+  before = _listing(workdir)
+  out = dris_frontier.run_frontier(workdir, budgets=(0.5, 0.8), batch=8)  # What the command does.
+  assert _listing(workdir) == before  # Read only.
+  assert out["run"] == workdir
   points = {(p["policy"], p["budget"]): p for p in out["points"]}
+  tr = trainer_lib.Trainer(loading.read_config(workdir), workdir, write_record=False)  # The reference.
+  assert tr.restore() is not None
   own = job.evaluate(tr)
   run = points[("run", cfg.dris.budget)]
   assert run["t2i_R@10"] == pytest.approx(own["retrieval"]["t2i_R@10"])
@@ -47,6 +52,26 @@ def test_frontier_reproduces_the_run_and_fixed_bucket_evaluations(tiny_data_dir,
     assert len({tuple(p["bucket_histogram"]) for p in at.values()}) == 1
     assert all(at["oracle"]["loss"] <= p["loss"] + 1e-6 for p in at.values())
   assert out["buckets"]["resolutions"] == [32, 48]
+
+
+def _listing(directory):
+  return sorted((p, os.path.getmtime(os.path.join(d, p)), os.path.getsize(os.path.join(d, p)))
+                for d, _, ps in os.walk(directory) for p in ps)
+
+
+def test_frontier_refuses_what_it_cannot_measure(tiny_data_dir, tmp_path):  # noqa: F811
+  """No checkpoint and no model_init, or a coarse-to-fine run: a clear error naming the path or key."""
+  from bench import dris_frontier  # pylint: disable=g-import-not-at-top
+  from rsvlm_jax import job  # pylint: disable=g-import-not-at-top
+  workdir = tmp_path / "run"
+  cfg = tiny_config(tiny_data_dir, "dris=True,steps=1,ckpt_every=1", num_devices=1)
+  job.run(cfg, str(workdir), mode="train")
+  with pytest.raises(FileNotFoundError, match=r"No checkpoint in .*empty.*model_init"):
+    dris_frontier.run_frontier(str(tmp_path / "empty"), cfg)
+  c2f = tiny_config(tiny_data_dir, "dris=True,steps=1,ckpt_every=1", num_devices=1)
+  c2f.dris.coarse_to_fine.num_tiles = 2
+  with pytest.raises(ValueError, match="dris.coarse_to_fine.num_tiles"):
+    dris_frontier.run_frontier(str(workdir), c2f)
 
 
 def test_bucket_jitter_needs_mixed_batches(tiny_data_dir, tmp_path):  # noqa: F811
@@ -98,12 +123,12 @@ def test_dris_at_serve_trains_at_the_largest_bucket_and_serves_with_dris(tiny_da
 
 
 def test_coarse_probe_is_cross_fitted_and_recovers_a_linear_signal():
-  from bench import dris_frontier  # pylint: disable=g-import-not-at-top
+  from rsvlm_jax.dris import frontier  # pylint: disable=g-import-not-at-top
   from rsvlm_jax.dris import learned as dris_learned  # pylint: disable=g-import-not-at-top
   r = np.random.default_rng(0)
   x = r.normal(size=(200, 12))
   y = x @ r.normal(size=12) + 0.3 * r.normal(size=200)
-  s = dris_frontier.coarse_probe(x, y)
+  s = frontier.coarse_probe(x, y)
   assert len(np.unique(s)) == 200 and 0 < s.min() and s.max() < 1
   assert dris_learned.spearman(s, y) > 0.8
   # Held out means held out: on a pure-noise target an in-sample fit with 150 features would track the
@@ -111,22 +136,5 @@ def test_coarse_probe_is_cross_fitted_and_recovers_a_linear_signal():
   xn, yn = r.normal(size=(200, 150)), r.normal(size=200)
   w = np.linalg.lstsq(xn, yn, rcond=None)[0]
   assert dris_learned.spearman(xn @ w, yn) > 0.6  # The overfit a leaky probe would show.
-  assert abs(dris_learned.spearman(dris_frontier.coarse_probe(xn, yn), yn)) < 0.25
+  assert abs(dris_learned.spearman(frontier.coarse_probe(xn, yn), yn)) < 0.25
 
-
-def test_dris_bench_reruns_on_its_own_serve_workdir_but_refuses_trained_checkpoints(tmp_path):
-  """An earlier serve evaluation leaves an empty checkpoints/ directory: a re-run (e.g. at another --budget)
-  goes ahead. A complete checkpoint of dris_serve's own would be evaluated instead of fixed_max's: refused."""
-  from bench import dris as bench_dris  # pylint: disable=g-import-not-at-top
-  from rsvlm_jax.train import checkpoint as checkpoint_lib  # pylint: disable=g-import-not-at-top
-  workdir = tmp_path / "dris_serve"
-  bench_dris.refuse_own_checkpoints(str(workdir))  # Nothing there yet.
-  (workdir / "checkpoints").mkdir(parents=True)
-  (workdir / "checkpoints" / "7.orbax-checkpoint-tmp-1").mkdir()  # A save that never completed.
-  bench_dris.refuse_own_checkpoints(str(workdir))
-  ckpt = checkpoint_lib.Checkpointer(str(workdir / "checkpoints"), async_save=False)
-  ckpt.save(5, {"w": np.zeros(3, np.float32)}, {"epoch": 0}, force=True)
-  ckpt.close()
-  assert checkpoint_lib.complete_steps(str(workdir / "checkpoints")) == [5]
-  with pytest.raises(FileExistsError, match=r"dris_serve holds checkpoints of its own \(steps \[5\]"):
-    bench_dris.refuse_own_checkpoints(str(workdir))

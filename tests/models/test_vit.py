@@ -7,13 +7,14 @@ import pytest
 from rsvlm_jax.data import mixed_batch
 from rsvlm_jax.models import rsvlm
 from rsvlm_jax.models import vit
+from rsvlm_jax import vit_variants
 
 
 def test_decode_variant():
-  assert vit.decode_variant("B/16") == dict(width=768, depth=12, mlp_dim=3072, num_heads=12, patch_size=16)
-  assert vit.decode_variant("L/14")["patch_size"] == 14
+  assert vit_variants.decode("B/16") == dict(width=768, depth=12, mlp_dim=3072, num_heads=12, patch_size=16)
+  assert vit_variants.decode("L/14")["patch_size"] == 14
   with pytest.raises(ValueError, match="Unknown ViT variant 'X/16'"):
-    vit.decode_variant("X/16")
+    vit_variants.decode("X/16")
 
 
 def test_one_parameter_set_for_every_bucket_and_tiles():
