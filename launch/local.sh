@@ -6,12 +6,13 @@
 #   launch/local.sh 2 configs/demo.py:runlocal=True /tmp/mh
 #
 # Env: PYTHON (default: python), RSVLM_PORT (coordinator port; default: a free one),
-#      DEVICES_PER_PROCESS (fake CPU devices per process, default 1), LOG_TAIL (lines shown, default 20).
+#      DEVICES_PER_PROCESS (fake CPU devices per process, default 1), LOG_TAIL (lines shown, default 20),
+#      XLA_EXTRA_FLAGS (appended to each process's XLA_FLAGS).
 # Logs: WORKDIR/logs/process_<i>.log. Exit code: that of the first process to fail (0 if none did); the
 # failure is reported with the process index, pid and the tail of its log, and the other processes are stopped.
 set -euo pipefail
 if [[ $# -lt 3 ]]; then
-  sed -n '2,11p' "$0"; exit 2
+  sed -n '2,12p' "$0"; exit 2
 fi
 NUM=$1; CONFIG=$2; WORKDIR=$3; shift 3
 PY=${PYTHON:-python}
@@ -23,7 +24,7 @@ cleanup() { kill "${pids[@]}" 2>/dev/null || true; }
 trap cleanup INT TERM
 for ((i = 0; i < NUM; i++)); do
   RSVLM_COORDINATOR="127.0.0.1:$PORT" RSVLM_NUM_PROCESSES="$NUM" RSVLM_PROCESS_ID="$i" \
-  JAX_PLATFORMS=cpu XLA_FLAGS="--xla_force_host_platform_device_count=$DPP" \
+  JAX_PLATFORMS=cpu XLA_FLAGS="--xla_force_host_platform_device_count=$DPP ${XLA_EXTRA_FLAGS:-}" \
     "$PY" -m rsvlm_jax.main --config="$CONFIG" --workdir="$WORKDIR" "$@" \
     > "$WORKDIR/logs/process_$i.log" 2>&1 &
   pids+=($!)

@@ -1,6 +1,7 @@
 """Test setup: 8 fake CPU devices for every test (set before JAX is imported anywhere).
 
-Tests that need one device build a mesh from `jax.devices()[:1]`.
+Tests that need one device build a mesh from `jax.devices()[:1]`. XLA compiles without LLVM's optimisation
+passes (fixtures.FAST_COMPILE_XLA_FLAGS; processes that tests launch get the same through fixtures.xla_flags).
 
 Every test process (the xdist workers and the processes tests launch, which inherit the environment) shares
 one persistent JAX compilation cache in .pytest_cache/: most tests train the same tiny model, so after the
@@ -11,9 +12,11 @@ JAX_COMPILATION_CACHE_DIR= (empty) to run without it.
 """
 import os
 
+from tests import fixtures  # pylint: disable=wrong-import-position  (imports no JAX)
+
 _ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
-os.environ.setdefault("XLA_FLAGS", "--xla_force_host_platform_device_count=8")
+os.environ.setdefault("XLA_FLAGS", fixtures.xla_flags(8))
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", os.path.join(_ROOT, ".pytest_cache", "jax_compilation_cache"))

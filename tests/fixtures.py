@@ -5,6 +5,16 @@ import os
 
 import pytest
 
+# XLA's CPU backend without LLVM's optimisation passes: the suite's tiny models spend far more time compiling
+# than running, and this roughly halves the compile time. What a test computes is compared within one setting
+# (or to an independent reference with a tolerance), never to numbers made with other flags.
+FAST_COMPILE_XLA_FLAGS = "--xla_backend_optimization_level=0"
+
+
+def xla_flags(devices: int) -> str:
+  """XLA_FLAGS for a test process (or a process a test launches) with `devices` fake CPU devices."""
+  return f"--xla_force_host_platform_device_count={devices} {FAST_COMPILE_XLA_FLAGS}"
+
 
 @pytest.fixture(scope="session")
 def tiny_data_dir(tmp_path_factory) -> str:
@@ -53,4 +63,4 @@ def read_jsonl(path: str) -> list[dict]:
     return [json.loads(line) for line in f if line.strip()]
 
 
-__all__ = ["tiny_data_dir", "tiny_config", "read_jsonl", "unwritable_dir", "os"]
+__all__ = ["tiny_data_dir", "tiny_config", "read_jsonl", "unwritable_dir", "xla_flags", "os"]

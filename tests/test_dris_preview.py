@@ -2,6 +2,7 @@
 import numpy as np
 
 from rsvlm_jax.tools import dris_preview
+from tests.fixtures import xla_flags
 
 
 def test_overlay_colours_follow_the_map():
@@ -28,7 +29,7 @@ def test_command_writes_png_with_one_panel_per_image(tiny_data_dir, tmp_path):
   from PIL import Image
   root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
   out = tmp_path / "preview.png"
-  env = dict(os.environ, JAX_PLATFORMS="cpu", XLA_FLAGS="")
+  env = dict(os.environ, JAX_PLATFORMS="cpu", XLA_FLAGS=xla_flags(1))
   proc = subprocess.run(
       [sys.executable, "-m", "rsvlm_jax.tools.dris_preview",
        f"--config=configs/demo.py:runlocal=True,dris=True,data_dir={tiny_data_dir}",

@@ -7,6 +7,8 @@ import sys
 import numpy as np
 import pytest
 
+from tests.fixtures import xla_flags
+
 from rsvlm_jax import sweep
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -46,7 +48,7 @@ def test_results_markdown_mean_and_std_per_run():
 
 def test_msvlam_ablation_command_writes_results(tiny_data_dir, tmp_path):
   """Two ablation rows (global-only and all levels), one seed, smoke size, through the command a user runs."""
-  env = dict(os.environ, JAX_PLATFORMS="cpu", XLA_FLAGS="")
+  env = dict(os.environ, JAX_PLATFORMS="cpu", XLA_FLAGS=xla_flags(1))
   args = f"runlocal=True,seeds=1,quick_steps=2,runs=global;all,data_dir={tiny_data_dir}"
   proc = subprocess.run([sys.executable, "-m", "rsvlm_jax.sweep",
                          f"--config=configs/sweeps/msvlam_ablation.py:{args}", f"--workdir={tmp_path}", "--quick"],

@@ -13,6 +13,7 @@ from rsvlm_jax.dris import complexity
 from rsvlm_jax.dris import learned as dris_learned
 from rsvlm_jax.dris import resolution_gain
 from tests.fixtures import tiny_config
+from tests.fixtures import xla_flags
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -162,7 +163,7 @@ def test_fit_command_then_a_run_with_the_scorer(tiny_data_dir, tmp_path):
   with open(os.path.join(teacher, "config.json")) as fh:
     before = fh.read()
   out = tmp_path / "scorer" / "dris_scorer.npz"
-  env = dict(os.environ, JAX_PLATFORMS="cpu", XLA_FLAGS="")
+  env = dict(os.environ, JAX_PLATFORMS="cpu", XLA_FLAGS=xla_flags(1))
   proc = subprocess.run(
       [sys.executable, "-m", "rsvlm_jax.tools.fit_dris_scorer", f"--config=configs/demo.py:{teacher_arg}",
        f"--workdir={teacher}", f"--out={out}", "--low_res=16", "--max_images=40", "--hidden=8", "--fit_steps=50"],

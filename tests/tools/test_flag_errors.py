@@ -4,13 +4,14 @@ import subprocess
 import sys
 
 from tests.fixtures import unwritable_dir
+from tests.fixtures import xla_flags
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def _run_all(commands):
   """Runs the commands at once; returns [(exit code, stderr)]."""
-  env = dict(os.environ, JAX_PLATFORMS="cpu", XLA_FLAGS="")
+  env = dict(os.environ, JAX_PLATFORMS="cpu", XLA_FLAGS=xla_flags(1))
   procs = [subprocess.Popen([sys.executable, "-m", *c], cwd=ROOT, env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True) for c in commands]
   stderrs = [p.communicate(timeout=120)[1] for p in procs]

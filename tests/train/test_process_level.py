@@ -10,7 +10,9 @@ import time
 import numpy as np
 import pytest
 
+from tests.fixtures import FAST_COMPILE_XLA_FLAGS
 from tests.fixtures import read_jsonl
+from tests.fixtures import xla_flags
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -23,7 +25,7 @@ def _cmd(data_dir, workdir, args, mode="train"):
 
 def _env(devices=1):
   env = dict(os.environ)
-  env["XLA_FLAGS"] = f"--xla_force_host_platform_device_count={devices}"
+  env["XLA_FLAGS"] = xla_flags(devices)
   env["JAX_PLATFORMS"] = "cpu"
   env["PYTHONPATH"] = ROOT + os.pathsep + env.get("PYTHONPATH", "")
   return env
@@ -92,6 +94,7 @@ def test_two_processes_match_one(tiny_data_dir, tmp_path):
   two = str(tmp_path / "two")
   env = _env()
   env["PYTHON"] = sys.executable
+  env["XLA_EXTRA_FLAGS"] = FAST_COMPILE_XLA_FLAGS
   res = subprocess.run(["bash", os.path.join(ROOT, "launch", "local.sh"), "2",
                         f"configs/demo.py:runlocal=True,data_dir={tiny_data_dir},{args}", two, "--mode=train",
                         "--config.async_checkpoint=False"],
