@@ -56,6 +56,6 @@ bench: install-bench dataset
 	$(BENCH_VENV)/bin/python -m bench.dris --out $(BENCH_OUT)/dris.json --quick --data_dir $(DATA_DIR)
 
 clean:
-	rm -rf $(VENV) $(TEST_VENV) $(BENCH_VENV) workdir
+	rm -rf $(VENV) $(TEST_VENV) $(BENCH_VENV) workdir .pytest_cache
 
 comma := ,
