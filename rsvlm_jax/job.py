@@ -87,10 +87,8 @@ def predictor(trainer):
   compilations are counted in trainer.tracker, with the train step's."""
   if trainer not in _PREDICTORS:
     from rsvlm_jax.evaluate import predictor as predictor_lib  # pylint: disable=g-import-not-at-top
-    config = trainer.config
-    _PREDICTORS[trainer] = predictor_lib.Predictor(
-        trainer.model, trainer.mesh, max_len=config.input.text_len, decoding=config.decoding,
-        beam_size=config.beam_size, tracker=trainer.tracker)
+    _PREDICTORS[trainer] = predictor_lib.Predictor.from_config(trainer.model, trainer.mesh, trainer.config,
+                                                               tracker=trainer.tracker)
   return _PREDICTORS[trainer]
 
 

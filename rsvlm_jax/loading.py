@@ -117,10 +117,8 @@ class LoadedModel:
     config = config_schema.complete(config if config is not None else self.config.copy_and_resolve_references())
     run_dir = run_dir or self.directory
     scratch = run_files.scratch_copy(run_dir)
-    try:
+    with run_files.naming_run_dir(scratch, run_dir):
       return pipeline_lib.InputPipeline(config, scratch)
-    except ValueError as e:  # Name the run's files, not their scratch copies.
-      raise ValueError(str(e).replace(scratch, run_dir)) from e
 
   def predictor(self, mesh=None, **kwargs):
     """(Predictor over `mesh` (default: every device), this model's params placed on it): the jitted
@@ -128,11 +126,8 @@ class LoadedModel:
     from rsvlm_jax.evaluate import predictor as predictor_lib  # pylint: disable=g-import-not-at-top
     from rsvlm_jax.runtime import mesh as mesh_lib  # pylint: disable=g-import-not-at-top
     mesh = mesh if mesh is not None else mesh_lib.make_mesh()
-    kwargs.setdefault("max_len", self.text_len)
-    kwargs.setdefault("decoding", self.config.decoding)
-    kwargs.setdefault("beam_size", self.config.beam_size)
     params = jax.device_put(self.params, mesh_lib.replicated(mesh))
-    return predictor_lib.Predictor(self.model, mesh, **kwargs), params
+    return predictor_lib.Predictor.from_config(self.model, mesh, self.config, **kwargs), params
 
   @property
   def has_decoder(self) -> bool:

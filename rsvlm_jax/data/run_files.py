@@ -8,6 +8,7 @@ tokenizer.model  trained once by process 0 on the training captions (unless conf
 from __future__ import annotations
 
 import atexit
+import contextlib
 import json
 import os
 import shutil
@@ -38,6 +39,17 @@ def scratch_copy(workdir: str) -> str:
         if os.path.isfile(os.path.join(root, f)):
           shutil.copyfile(os.path.join(root, f), os.path.join(dst, f))  # Contents only: writable copies.
   return scratch
+
+
+@contextlib.contextmanager
+def naming_run_dir(scratch: str | None, run_dir: str):
+  """ValueErrors raised inside name the run's files (under `run_dir`), not their copies under `scratch`."""
+  try:
+    yield
+  except ValueError as e:
+    if scratch and scratch in str(e):
+      raise ValueError(str(e).replace(scratch, run_dir)) from e
+    raise
 
 
 def check_dataset(workdir: str, dataset: str, data_dir: str, split_sizes: dict[str, int]) -> None:

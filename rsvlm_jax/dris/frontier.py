@@ -45,22 +45,20 @@ def bucket_tables(model, params, pipe, pred, split: str, batch: int) -> dict[str
   """Per bucket: image embeddings [N,D], greedy caption strings [N] and per-image losses [N]."""
   n = len(pipe.source(split))
   loss_fn = resolution_gain.make_loss_fn(model)
-  starts = range(0, n, batch)
-  padded = [np.concatenate([idx, np.full((batch - len(idx),), idx[0])])  # Static shape: one compilation.
-            for idx in (np.arange(s, min(s + batch, n)) for s in starts)]
-  texts = [resolution_gain.caption_tokens(pipe, split, idx_p, pipe.cfg.text_len) for idx_p in padded]
+  chunks = resolution_gain.padded_chunks(n, batch)
+  texts = [resolution_gain.caption_tokens(pipe, split, idx_p, pipe.cfg.text_len) for _, idx_p in chunks]
   progress = progress_lib.ItemProgress(n * pipe.buckets.num_buckets, f"DRIS frontier ({split}, images x buckets)")
   out = {"embedding": [], "caption": [], "loss": []}
   for b in range(pipe.buckets.num_buckets):
     emb, capt, loss = [], [], []
-    for start, idx_p, text in zip(starts, padded, texts):
-      m = min(batch, n - start)  # Rows that are not padding.
+    for (idx, idx_p), text in zip(chunks, texts):
+      m = len(idx)  # Rows that are not padding.
       ex = pipe.load_examples(split, idx_p, b, seed=(0,), train=False)
       emb.append(pred.encode_images(params, ex)[:m])
       capt += [pipe.tokenizer.decode(row) for row in pred.caption(params, ex)[:m]]
       nll, i2t = jax.device_get(loss_fn(params, ex["image"], text))
       loss.append((np.asarray(nll) + np.asarray(i2t))[:m])
-      progress.update(b * n + start + m)
+      progress.update(b * n + int(idx[-1]) + 1)
     out["embedding"].append(np.concatenate(emb))
     out["caption"].append(np.array(capt, dtype=object))
     out["loss"].append(np.concatenate(loss))
@@ -128,13 +126,12 @@ def frontier(model, params, pipe, pred, *, split: str = "test", budgets=DEFAULT_
   ztxt, owner = evaluators.encode_references(pipe, pred, params, split, batch)
   evaluate = AllocationEvaluator(tables, refs, ztxt, owner)
   gflops = evaluators.encoder_gflops_per_bucket(pipe, pred, params, split, batch)
-  tok = np.asarray(buckets.tokens, np.float64)
 
   def point(policy, budget, ids):
-    hist = np.bincount(ids, minlength=buckets.num_buckets)
-    p = {"policy": policy, "budget": budget, "bucket_histogram": hist.tolist(),
-         "tokens_per_image": float(tok[ids].mean()),
-         "encoder_gflops_per_image": float((hist * np.asarray(gflops)).sum() / len(ids)), **evaluate(ids)}
+    hist = buckets_lib.bucket_histogram(ids, buckets.num_buckets)
+    p = {"policy": policy, "budget": budget, "bucket_histogram": hist,
+         "tokens_per_image": buckets_lib.mean_tokens(ids, buckets),
+         "encoder_gflops_per_image": float(np.dot(hist, gflops) / len(ids)), **evaluate(ids)}
     if policy == "coarse_probe":  # Two stages: every image first pays the smallest bucket's encoding.
       p["coarse_pass_gflops_per_image"] = float(gflops[0] * (ids > 0).mean())
     logging.info("DRIS frontier: %s", json.dumps(p))

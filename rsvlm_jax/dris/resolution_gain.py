@@ -63,6 +63,16 @@ def caption_tokens(pipe, split: str, indices, text_len: int, max_captions: int =
   return text
 
 
+def padded_chunks(n: int, batch: int) -> list[tuple[np.ndarray, np.ndarray]]:
+  """(indices, the same padded to `batch` rows by repeating the first) for each chunk of range(n): every
+  batch has one static shape, so the functions applied to them compile once."""
+  chunks = []
+  for start in range(0, n, batch):
+    idx = np.arange(start, min(start + batch, n))
+    chunks.append((idx, np.concatenate([idx, np.full((batch - len(idx),), idx[0])])))
+  return chunks
+
+
 def resolution_gains(model: rsvlm.Model, params, pipe, *, low_res: int, split: str = "train", max_images: int = 0,
                      batch_size: int = 64, max_captions: int = 5, native: bool = False) -> dict[str, np.ndarray]:
   """Per-image {"gain", "nll", "nll_low", "i2t", "i2t_low", "index"} of a trained model (e.g. `rsvlm_jax.load`'s
@@ -81,17 +91,14 @@ def resolution_gains(model: rsvlm.Model, params, pipe, *, low_res: int, split: s
   text_len = pipe.cfg.text_len
   progress = progress_lib.ItemProgress(n, "Resolution gains (images)")
   cols = {k: [] for k in ("nll", "nll_low", "i2t", "i2t_low")}
-  for start in range(0, n, batch_size):
-    idx = np.arange(start, min(start + batch_size, n))
-    pad = batch_size - len(idx)  # A static batch shape: one compilation.
-    idx_p = np.concatenate([idx, np.full((pad,), idx[0])]) if pad else idx
+  for idx, idx_p in padded_chunks(n, batch_size):
     images = pipe.load_examples(split, idx_p, pipe.buckets.num_buckets - 1, seed=(0,), train=False)["image"]
     text = caption_tokens(pipe, split, idx_p, text_len, max_captions)
     for suffix, imgs in (("", images), ("_low", degrade(images, low_res, upsample=not native))):
       nll, i2t = jax.device_get(loss_fn(params, imgs, text))
       cols["nll" + suffix].append(np.asarray(nll)[:len(idx)])
       cols["i2t" + suffix].append(np.asarray(i2t)[:len(idx)])
-    progress.update(min(start + batch_size, n))
+    progress.update(int(idx[-1]) + 1)
   out = {k: np.concatenate(v).astype(np.float32) for k, v in cols.items()}
   out["gain"] = (out["nll_low"] - out["nll"]) + (out["i2t_low"] - out["i2t"])
   out["index"] = np.arange(n, dtype=np.int64)

@@ -8,6 +8,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.experimental import multihost_utils
 
+from rsvlm_jax.data import mixed_batch
 from rsvlm_jax.data.transforms import IMAGE_KEYS
 from rsvlm_jax.evaluate import decode
 from rsvlm_jax.models import rsvlm
@@ -41,9 +42,17 @@ class Predictor:
                  for name, fn in (("encode_images", _encode_images), ("encode_texts", _encode_texts),
                                   ("caption", _caption))}
 
+  @classmethod
+  def from_config(cls, model: rsvlm.Model, mesh, config, **kwargs) -> "Predictor":
+    """A Predictor with the config's caption length (input.text_len), decoding and beam_size; kwargs win."""
+    kwargs.setdefault("max_len", int(config.input.text_len))
+    kwargs.setdefault("decoding", config.decoding)
+    kwargs.setdefault("beam_size", config.beam_size)
+    return cls(model, mesh, **kwargs)
+
   def _run(self, name, params, local: dict[str, np.ndarray]):
     arrays = mesh_lib.global_batch(local, self.mesh)
-    key = f"{name}:" + ",".join(f"{k}{tuple(v.shape)}" for k, v in sorted(arrays.items()))
+    key = f"{name}:" + mixed_batch.shape_key(arrays)
     out = self.tracker.call(key, self._fns[name], params, arrays if name != "encode_texts" else arrays["text"])
     return np.asarray(multihost_utils.process_allgather(out, tiled=True))
 

@@ -116,12 +116,8 @@ class Trainer:
     if self.read_only:
       self._scratch = run_files.scratch_copy(workdir)
     self._adopt_model_init_tokenizer(self._scratch or workdir)
-    try:
+    with run_files.naming_run_dir(self._scratch, workdir):
       self.pipe = pipeline_lib.InputPipeline(config, self._scratch or workdir)
-    except ValueError as e:  # Name the workdir's files, not their scratch copies.
-      if self._scratch and self._scratch in str(e):
-        raise ValueError(str(e).replace(self._scratch, workdir)) from e
-      raise
     self.model = rsvlm.make_model(config, self.pipe.tokenizer.vocab_size,
                                   **tokenizer_lib.special_ids(self.pipe.tokenizer))
     self.total_steps = int(config.total_steps)
