@@ -8,42 +8,12 @@ importing this module never defines absl flags that could clash with the caller'
 """
 from __future__ import annotations
 
-import logging as std_logging
 import os
 import weakref
 
 from absl import logging
 
-# Packages whose INFO lines are hidden unless asked for (orbax writes ~30 per checkpoint save).
-QUIET_PACKAGES = ("orbax",)
-
-
-class _QuietLibraries(std_logging.Filter):
-  """Drops records below WARNING logged from inside QUIET_PACKAGES (absl logs them under one logger)."""
-
-  def __init__(self, dirs: tuple[str, ...]):
-    super().__init__()
-    self.dirs = dirs
-
-  def filter(self, record):
-    return record.levelno >= std_logging.WARNING or not record.pathname.startswith(self.dirs)
-
-
-def quiet_library_logs(quiet: bool = True) -> None:
-  """Hides (quiet=True) or shows again the INFO logs of QUIET_PACKAGES."""
-  import importlib.util  # pylint: disable=g-import-not-at-top
-  loggers = [std_logging.getLogger("absl")] + [std_logging.getLogger(p) for p in QUIET_PACKAGES]
-  for lg in loggers:
-    for f in [f for f in lg.filters if isinstance(f, _QuietLibraries)]:
-      lg.removeFilter(f)
-  if not quiet:
-    return
-  dirs = []
-  for name in QUIET_PACKAGES:
-    spec = importlib.util.find_spec(name)
-    dirs += [os.path.join(p, "") for p in (spec.submodule_search_locations or [])] if spec else []
-  for lg in loggers:
-    lg.addFilter(_QuietLibraries(tuple(dirs)))
+from rsvlm_jax.runtime.library_logs import quiet_library_logs  # pylint: disable=unused-import (re-exported)
 
 
 def read_only_dir(path: str) -> bool:
