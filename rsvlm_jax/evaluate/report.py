@@ -63,7 +63,8 @@ def table(metrics: dict[str, Any]) -> str:
     rows.append((f"captioning {k}", f"{v:.4f}"))
   zs = metrics.get("zero_shot")
   if zs:
-    rows.append(("zero-shot top-1 / top-5 (%)", f"{zs['top1']:.2f} / {zs['top5']:.2f}"))
+    top5 = "n/a" if zs.get("top5") is None else f"{zs['top5']:.2f}"  # None with <= 5 classes.
+    rows.append(("zero-shot top-1 / top-5 (%)", f"{zs['top1']:.2f} / {top5}"))
   eff = metrics.get("efficiency", {})
   if eff:
     rows.append(("tokens / image", f"{eff['tokens_per_image']:.1f}"))

@@ -175,3 +175,9 @@ def test_outputs_are_checked_before_anything_else(tmp_path):
 def test_confusion_title():
   result = {"dataset": "folder:/data/AID", "top1": 85.0, "num_images": 6, "num_classes": 3}
   assert zero_shot_tool.title(result) == "folder:/data/AID | top-1: 85.00% | 6 images, 3 classes"
+
+
+def test_the_run_report_table_shows_a_missing_top5():
+  from rsvlm_jax.evaluate import report  # pylint: disable=g-import-not-at-top
+  table = report.table({"num_test_images": 6, "zero_shot": {"top1": 50.0, "top5": None}})
+  assert "50.00 / n/a" in table
