@@ -62,3 +62,13 @@ def render(hits: Sequence[dict[str, Any]], *, title: str = "", thumb: int = 160,
     draw.text((x + 3, y + thumb + 2), f"#{hit['rank']}  score {hit['score']:.4f}", fill="black")
     draw.text((x + 3, y + thumb + 14), _fit(draw, os.path.basename(hit["path"]), thumb - 6), fill=(80, 80, 80))
   return sheet
+
+
+def stack(sheets: Sequence[Image.Image]) -> Image.Image:
+  """Sheets one under the other (several queries in one PNG), left-aligned on white."""
+  sheet = Image.new("RGB", (max(s.width for s in sheets), sum(s.height for s in sheets)), "white")
+  y = 0
+  for s in sheets:
+    sheet.paste(s, (0, y))
+    y += s.height
+  return sheet

@@ -1,5 +1,9 @@
 """Embeds image files into an IndexStore: only files not yet in its manifest, unreadable ones skipped and named.
 
+Files are matched to manifest rows by real path (a file reached through a symlink or a second glob is one file);
+a new path whose bytes equal those of an indexed file that is gone from its own path (a moved folder) takes over
+that row (no second row, nothing re-embedded).
+
 Files are read and preprocessed on a thread pool while the model encodes the previous batch; a shard is committed
 every `shard_rows` images, so an interrupted build keeps its progress (`add` resumes it). A progress line with the
 rate and ETA is logged every `log_every` seconds.
@@ -30,11 +34,14 @@ class Summary:
   skipped: list[dict[str, str]] = dataclasses.field(default_factory=list)  # This run's: {"path", "reason"}.
   already: int = 0  # Files already indexed and unchanged.
   changed: list[str] = dataclasses.field(default_factory=list)  # Indexed files whose size/mtime changed since.
+  moved: int = 0  # Indexed files found at a new path (same bytes, old path gone): their rows now point there.
   total: int = 0  # Rows in the index afterwards.
   seconds: float = 0.0
 
   def line(self, directory: str) -> str:
     parts = [f"{len(self.skipped)} skipped (unreadable)", f"{self.already} already indexed"]
+    if self.moved:
+      parts.append(f"{self.moved} moved (same file at a new path; row updated)")
     if self.changed:
       parts.append(f"{len(self.changed)} changed since indexed (not re-embedded; rebuild to refresh them)")
     return (f"Indexed {self.added} new image(s) into {directory} in {self.seconds:.1f}s: "
@@ -59,23 +66,65 @@ class Progress:
              f"ETA {progress_lib.format_eta(eta)}")
 
 
-def plan(store: store_lib.IndexStore, paths: Sequence[str]) -> tuple[list[str], int, list[str]]:
-  """(files to embed, number already indexed and unchanged, indexed files changed since) of `paths`."""
+@dataclasses.dataclass
+class Plan:
+  """What to do with the files of one build/add."""
+  todo: list[str]  # Real paths to embed.
+  already: int  # Files already indexed (by real path).
+  changed: list[str]  # Indexed files whose size or mtime changed since.
+  moved: dict[int, dict[str, Any]]  # Row number -> its new manifest row (the file moved there).
+
+
+def plan(store: store_lib.IndexStore, paths: Sequence[str]) -> Plan:
+  """Sorts `paths` into files to embed, files already indexed (changed or not) and indexed files that moved."""
   indexed = {r["path"]: r for r in store.rows}
   todo, already, changed = [], 0, []
-  for path in dict.fromkeys(os.path.abspath(p) for p in paths):  # Unique, in order.
+  for path in dict.fromkeys(os.path.realpath(p) for p in paths):  # Unique, in order.
     row = indexed.get(path)
     if row is None:
       todo.append(path)
       continue
     already += 1
     try:
-      now = store_lib.file_row(path)
+      st = os.stat(path)
     except OSError:
       continue
-    if now["size"] != row["size"] or now["mtime"] != row["mtime"]:
+    if st.st_size != row["size"] or float(st.st_mtime) != row["mtime"]:
       changed.append(path)
-  return todo, already, changed
+  moved = _moved(store, todo)
+  taken = {r["path"] for r in moved.values()}
+  return Plan([p for p in todo if p not in taken], already, changed, moved)
+
+
+def _moved(store: store_lib.IndexStore, todo: Sequence[str]) -> dict[int, dict[str, Any]]:
+  """Rows whose file is gone and whose bytes (size, then sha256) equal a file of `todo`: row -> new row."""
+  by_size: dict[int, list[int]] = {}
+  for i, r in enumerate(store.rows):
+    if r.get("sha256"):
+      by_size.setdefault(r["size"], []).append(i)
+  gone: dict[int, bool] = {}
+  moved: dict[int, dict[str, Any]] = {}
+  for path in todo if by_size else ():
+    try:
+      rows = [i for i in by_size.get(os.path.getsize(path), ()) if i not in moved
+              and gone.setdefault(i, not os.path.exists(store.rows[i]["path"]))]
+      if rows:
+        digest = store_lib.file_sha256(path)
+        match = next((i for i in rows if store.rows[i]["sha256"] == digest), None)
+        if match is not None:
+          moved[match] = store_lib.file_row(path, sha256=digest)
+    except OSError:
+      continue  # Unreadable: embedding it will name it.
+  return moved
+
+
+def check_tuning(batch_size: int, shard_rows: int, log_every: float = 0.0) -> None:
+  """Refuses a --batch_size or --shard_rows below 1 and a negative --log_every (before anything is created)."""
+  for flag, value in (("--batch_size", batch_size), ("--shard_rows", shard_rows)):
+    if value < 1:
+      raise ValueError(f"{flag} must be at least 1, got {value}")
+  if log_every < 0:
+    raise ValueError(f"--log_every must be 0 or more seconds, got {log_every}")
 
 
 def _read(model, path: str) -> tuple[dict[str, Any], np.ndarray]:
@@ -87,9 +136,16 @@ def embed_into(store: store_lib.IndexStore, model, paths: Sequence[str], *, batc
                shard_rows: int = 65536, log_every: float = 5.0, workers: int | None = None,
                log: Callable[[str], None] = log_stderr) -> Summary:
   """Embeds the files of `paths` that `store` does not hold yet; returns the Summary (also logged per skip)."""
+  check_tuning(batch_size, shard_rows, log_every)
   t0 = time.monotonic()
-  todo, already, changed = plan(store, paths)
-  summary = Summary(already=already, changed=changed)
+  work = plan(store, paths)
+  todo, changed = work.todo, work.changed
+  summary = Summary(already=work.already, changed=changed, moved=len(work.moved))
+  if work.moved:
+    rows = [work.moved.get(i, r) for i, r in enumerate(store.rows)]
+    store.rewrite(range(store.count), rows)
+    log(f"{len(work.moved)} indexed file(s) found at a new path with the same bytes (their old path is gone), e.g. "
+        f"{next(iter(work.moved.values()))['path']}: their rows now point there (not embedded again)")
   if changed:
     log(f"{len(changed)} indexed file(s) changed since they were indexed (size or mtime), e.g. {changed[0]}; "
         "they keep their old embeddings (rebuild with build --overwrite to refresh them)")

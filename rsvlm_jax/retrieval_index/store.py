@@ -3,13 +3,17 @@
   INDEX/
     index.json             {"format", "model", "model_step", "model_config_sha256", "resolution", "embed_dim",
                             "count", "created", "updated", "shards": [{"file", "rows"}],
-                            "skipped": [{"path", "reason"}]}
-    manifest.jsonl         one {"path", "size", "mtime"} per embedding row, in row order (absolute paths)
+                            "skipped": [{"path", "reason"}], "manifest" (absent: manifest.jsonl)}
+    manifest.jsonl         one {"path", "size", "mtime", "sha256"} per embedding row, in row order (paths absolute,
+                           symlinks resolved; sha256 of the file's bytes, absent in rows of older indexes)
     embeddings_00000.npy   float32 [rows, embed_dim], L2-normalised; one shard per commit
+    index.lock             while a writer (build, add, prune) holds the index (lock.py)
 
 A commit writes the new shard, appends its manifest rows, then replaces index.json atomically. index.json is the
 truth: manifest rows beyond its count and shards it does not list are leftovers of an interrupted commit, ignored
 and overwritten by the next one, so an interrupted build keeps every committed shard and resumes with `add`.
+A rewrite (prune, or rows pointed at files that moved) writes new shards and a new manifest_NNNNN.jsonl under new
+names, then index.json, then deletes the files it replaced: interrupted, the index is the old one.
 """
 from __future__ import annotations
 
@@ -17,6 +21,7 @@ import datetime
 import hashlib
 import json
 import os
+import re
 import shutil
 from typing import Any, Iterator, Sequence
 
@@ -26,6 +31,7 @@ FORMAT = "rsvlm_jax.index/1"
 INDEX_JSON = "index.json"
 MANIFEST = "manifest.jsonl"
 IDENTITY_KEYS = ("model", "model_step", "model_config_sha256")
+LOCK_FILE = "index.lock"  # lock.LOCK_FILE (not imported here: reading an index needs no lock).
 
 
 def _now() -> str:
@@ -39,10 +45,38 @@ def model_identity(model) -> dict[str, Any]:
   return {"model": os.path.abspath(model.directory), "model_step": int(model.step), "model_config_sha256": sha}
 
 
-def file_row(path: str) -> dict[str, Any]:
-  """The manifest row of an image file: absolute path, size in bytes, modification time (seconds)."""
+def file_sha256(path: str) -> str:
+  """The sha256 of the file's bytes (hex)."""
+  digest = hashlib.sha256()
+  with open(path, "rb") as f:
+    for block in iter(lambda: f.read(1 << 20), b""):
+      digest.update(block)
+  return digest.hexdigest()
+
+
+def file_row(path: str, sha256: str | None = None) -> dict[str, Any]:
+  """The manifest row of an image file: real path, size in bytes, modification time (seconds), content sha256."""
   st = os.stat(path)
-  return {"path": os.path.abspath(path), "size": int(st.st_size), "mtime": float(st.st_mtime)}
+  return {"path": os.path.realpath(path), "size": int(st.st_size), "mtime": float(st.st_mtime),
+          "sha256": sha256 or file_sha256(path)}
+
+
+def _entries(directory: str) -> list[str]:
+  """What the folder holds besides a writer's lock file."""
+  return [e for e in os.listdir(directory) if e != LOCK_FILE]
+
+
+def check_new(directory: str, overwrite: bool) -> str:
+  """Refuses `directory` as a new index (the checks of `create`, run before any slow work); its absolute path."""
+  directory = os.path.abspath(os.path.expanduser(directory))
+  if os.path.exists(directory) and (not os.path.isdir(directory) or _entries(directory)):
+    if not overwrite:
+      raise FileExistsError(f"--out {directory} exists and is not empty: add images to an index with `add`, "
+                            "or pass --overwrite to replace it")
+    if not os.path.isfile(os.path.join(directory, INDEX_JSON)):
+      raise FileExistsError(f"--out {directory} exists and is not an index (no {INDEX_JSON}); refusing to "
+                            "replace it even with --overwrite")
+  return directory
 
 
 class IndexStore:
@@ -57,16 +91,18 @@ class IndexStore:
   @classmethod
   def create(cls, directory: str, *, identity: dict[str, Any], embed_dim: int, resolution: int | None = None,
              overwrite: bool = False) -> IndexStore:
-    """A new empty index; an existing non-empty directory is refused unless `overwrite`."""
-    directory = os.path.abspath(os.path.expanduser(directory))
-    if os.path.exists(directory) and (not os.path.isdir(directory) or os.listdir(directory)):
-      if not overwrite:
-        raise FileExistsError(f"--out {directory} exists and is not empty: add images to an index with `add`, "
-                              "or pass --overwrite to replace it")
-      if not os.path.isfile(os.path.join(directory, INDEX_JSON)):
-        raise FileExistsError(f"--out {directory} exists and is not an index (no {INDEX_JSON}); refusing to "
-                              "replace it even with --overwrite")
-      shutil.rmtree(directory)
+    """A new empty index; an existing non-empty directory is refused unless `overwrite` (and it is an index).
+
+    Replacing an index deletes what the folder holds except the lock file (which the caller holds).
+    """
+    directory = check_new(directory, overwrite)
+    if os.path.isdir(directory):
+      for entry in _entries(directory):
+        path = os.path.join(directory, entry)
+        if os.path.isdir(path) and not os.path.islink(path):
+          shutil.rmtree(path)
+        else:
+          os.remove(path)
     os.makedirs(directory, exist_ok=True)
     now = _now()
     meta = {"format": FORMAT, **{k: identity[k] for k in IDENTITY_KEYS}, "resolution": resolution,
@@ -91,7 +127,7 @@ class IndexStore:
     if meta.get("format") != FORMAT:
       raise ValueError(f"{path}: format {meta.get('format')!r}, expected {FORMAT!r}")
     rows, lines = [], 0
-    with open(os.path.join(directory, MANIFEST), encoding="utf-8") as f:
+    with open(os.path.join(directory, meta.get("manifest", MANIFEST)), encoding="utf-8") as f:
       for line in f:
         lines += 1
         if len(rows) < meta["count"]:
@@ -115,6 +151,10 @@ class IndexStore:
   @property
   def identity(self) -> dict[str, Any]:
     return {k: self.meta[k] for k in IDENTITY_KEYS}
+
+  @property
+  def manifest_path(self) -> str:
+    return os.path.join(self.directory, self.meta.get("manifest", MANIFEST))
 
   def paths(self) -> list[str]:
     return [r["path"] for r in self.rows]
@@ -155,15 +195,10 @@ class IndexStore:
                        f"got {embeddings.shape}")
     if not rows:
       return
-    name = f"embeddings_{len(self.meta['shards']):05d}.npy"
-    tmp = os.path.join(self.directory, name + ".tmp")
-    with open(tmp, "wb") as f:
-      np.save(f, embeddings)
-    os.replace(tmp, os.path.join(self.directory, name))
-    manifest = os.path.join(self.directory, MANIFEST)
+    name = self._save_shard(embeddings, self._next_number(s["file"] for s in self.meta["shards"]))
     if self._manifest_lines != self.count:  # Drop the leftovers of an interrupted commit first.
       self._rewrite_manifest()
-    with open(manifest, "a", encoding="utf-8") as f:
+    with open(self.manifest_path, "a", encoding="utf-8") as f:
       f.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
     self._manifest_lines += len(rows)
     self.rows.extend(dict(r) for r in rows)
@@ -171,15 +206,62 @@ class IndexStore:
     self.meta["count"] = len(self.rows)
     self._write_meta()
 
+  def rewrite(self, keep: Sequence[int], rows: Sequence[dict[str, Any]] | None = None) -> None:
+    """Commits the index reduced to the rows `keep` (increasing row numbers), with `rows` as their manifest rows.
+
+    Shards that lose rows are written anew (under new names), the others kept; then a new manifest, index.json,
+    and the replaced files are deleted.
+    """
+    keep = np.asarray(keep, np.int64).reshape(-1)
+    if np.any(np.diff(keep) <= 0) or (len(keep) and (keep[0] < 0 or keep[-1] >= self.count)):
+      raise ValueError(f"rewrite: row numbers must increase within [0, {self.count})")
+    rows = [dict(r) for r in rows] if rows is not None else [self.rows[i] for i in keep]
+    if len(rows) != len(keep):
+      raise ValueError(f"rewrite: {len(keep)} rows kept but {len(rows)} manifest rows given")
+    shards, replaced, start = [], [], 0
+    number = self._next_number(s["file"] for s in self.meta["shards"])
+    for shard, block in zip(list(self.meta["shards"]), self.blocks()):
+      mine = keep[(keep >= start) & (keep < start + shard["rows"])] - start
+      start += shard["rows"]
+      if len(mine) == shard["rows"]:
+        shards.append(shard)
+        continue
+      replaced.append(shard["file"])
+      if len(mine):
+        shards.append({"file": self._save_shard(np.asarray(block[mine]), number), "rows": len(mine)})
+        number += 1
+    old_manifest = self.meta.get("manifest", MANIFEST)
+    manifest = f"manifest_{self._next_number([old_manifest]):05d}.jsonl"
+    _write_lines(os.path.join(self.directory, manifest), rows)
+    self.rows, self._manifest_lines = rows, len(rows)
+    self.meta.update(shards=shards, count=len(rows), manifest=manifest)
+    self._write_meta()
+    for name in replaced + [old_manifest]:
+      try:
+        os.remove(os.path.join(self.directory, name))
+      except FileNotFoundError:
+        pass
+
   def set_skipped(self, skipped: Sequence[dict[str, str]]) -> None:
     self.meta["skipped"] = list(skipped)
     self._write_meta()
 
+  @staticmethod
+  def _next_number(files) -> int:
+    """One more than the largest NNNNN in the names `files` (*_NNNNN.*); 0 for none (manifest.jsonl: 0)."""
+    numbers = [int(m.group(1)) for m in (re.search(r"_(\d+)\.", f) for f in files) if m]
+    return max(numbers, default=-1) + 1
+
+  def _save_shard(self, embeddings: np.ndarray, number: int) -> str:
+    name = f"embeddings_{number:05d}.npy"
+    tmp = os.path.join(self.directory, name + ".tmp")
+    with open(tmp, "wb") as f:
+      np.save(f, np.asarray(embeddings, np.float32))
+    os.replace(tmp, os.path.join(self.directory, name))
+    return name
+
   def _rewrite_manifest(self) -> None:
-    path = os.path.join(self.directory, MANIFEST)
-    with open(path + ".tmp", "w", encoding="utf-8") as f:
-      f.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in self.rows)
-    os.replace(path + ".tmp", path)
+    _write_lines(self.manifest_path, self.rows)
     self._manifest_lines = len(self.rows)
 
   def _write_meta(self) -> None:
@@ -188,3 +270,10 @@ class IndexStore:
     with open(path + ".tmp", "w", encoding="utf-8") as f:
       json.dump(self.meta, f, indent=1, ensure_ascii=False)
     os.replace(path + ".tmp", path)
+
+
+def _write_lines(path: str, rows: Sequence[dict[str, Any]]) -> None:
+  """`rows` as JSON lines in `path`, replaced atomically."""
+  with open(path + ".tmp", "w", encoding="utf-8") as f:
+    f.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
+  os.replace(path + ".tmp", path)

@@ -2,19 +2,26 @@ r"""Search your own images: build an embedding index of folders, add to it, quer
 
   python -m rsvlm_jax.tools.index build --model DIR --images DIR_OR_GLOB --out INDEX
   python -m rsvlm_jax.tools.index add   --index INDEX --images DIR_OR_GLOB
-  python -m rsvlm_jax.tools.index query --index INDEX (--text "..." | --image FILE) --k 10 --out results.json \
-      [--grid results.png] [--faiss]
+  python -m rsvlm_jax.tools.index query --index INDEX --text "..." ["..." ...] [--image FILE ...] --k 10 \
+      [--out results.json] [--grid results.png] [--faiss]
+  python -m rsvlm_jax.tools.index prune --index INDEX [--dry_run]
 
 --model is anything `rsvlm_jax.load` takes (a trained workdir or a converted open_clip directory). --images is a
 folder (searched recursively for .jpg .jpeg .png .tif .tiff .bmp .webp), a quoted glob such as 'scenes/**/*.tif',
-or several of them. `add` embeds only files not yet in the manifest, with the model that built the index (another
-model, or the same directory after more training, is refused). Unreadable images are skipped, each named in the
-log, counted in the summary line and listed in INDEX/index.json under "skipped"; the exit status is 0 unless no
-image could be embedded. The INDEX layout is described in rsvlm_jax/retrieval_index/store.py.
+or several of them; files are told apart by real path (symlinks resolved). `add` embeds only files not yet in the
+manifest, with the model that built the index (another model, or the same directory after more training, is
+refused); a file whose bytes equal an indexed file that is gone from its old path (a moved folder) takes over that
+row instead of adding a second one. `prune` drops the rows whose file is gone. Unreadable images are skipped, each
+named in the log, counted in the summary line and listed in INDEX/index.json under "skipped"; the exit status is 0
+unless no image could be embedded. One writer at a time: a second build/add/prune on the same index is refused
+(exit 2) naming the one that holds it. The INDEX layout is described in rsvlm_jax/retrieval_index/store.py.
 
-`query` writes {"query": {"text"|"image"}, "k", "index", "model", "search", "results": [{"rank", "path", "score"}]}
-(score: cosine similarity), and with --grid a PNG contact sheet of the hits. Search is exact: a chunked jit'd
-matmul + top-k in JAX, or faiss-cpu's IndexFlatIP with --faiss (pip install faiss-cpu==1.15.1).
+`query` embeds every --text and --image (texts first) with one model load, prints each one's top k as a table and
+warns when hits point to files that are gone. --out writes {"k", "index", "model", "search", "search_seconds",
+"queries": [{"query": {"text"|"image"}, "results": [{"rank", "path", "score"[, "missing": true]}],
+"missing_hits"}]} (score: cosine similarity), with one query also "query", "results" and "missing_hits" at the top
+level; --grid a PNG contact sheet of the hits (one band per query). Search is exact: a chunked jit'd matmul + top-k
+in JAX, or faiss-cpu's IndexFlatIP with --faiss (pip install faiss-cpu==1.15.1).
 """
 from __future__ import annotations
 
@@ -24,11 +31,13 @@ import os
 import shutil
 import sys
 import time
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 from rsvlm_jax.retrieval_index import embed
+from rsvlm_jax.retrieval_index import lock as lock_lib
 from rsvlm_jax.retrieval_index import search
 from rsvlm_jax.retrieval_index import store as store_lib
+from rsvlm_jax.tools import cli
 
 
 class NothingEmbedded(RuntimeError):
@@ -36,7 +45,7 @@ class NothingEmbedded(RuntimeError):
 
 
 def list_images(specs: Sequence[str]) -> list[str]:
-  """Folders and globs -> sorted unique absolute file paths; a spec matching nothing is an error naming it."""
+  """Folders and globs -> sorted unique real file paths; a spec matching nothing is an error naming it."""
   from rsvlm_jax.data import image_io  # pylint: disable=g-import-not-at-top
   found = []
   for spec in specs:
@@ -44,7 +53,7 @@ def list_images(specs: Sequence[str]) -> list[str]:
       found += image_io.expand_images(spec)
     except FileNotFoundError as e:
       raise FileNotFoundError(f"--images {spec}: no image files there ({e})") from e
-  return sorted(dict.fromkeys(os.path.abspath(p) for p in found))
+  return sorted(dict.fromkeys(os.path.realpath(p) for p in found))
 
 
 def _load_model(directory: str):
@@ -65,71 +74,165 @@ def _open_with_model(index_dir: str, model_dir: str | None):
 
 def build(model_dir: str, images: Sequence[str], out: str, *, batch_size: int = 32, shard_rows: int = 65536,
           overwrite: bool = False, log_every: float = 5.0) -> embed.Summary:
-  """Creates INDEX `out` from the images of `images` with the model in `model_dir`."""
+  """Creates INDEX `out` from the images of `images` with the model in `model_dir` (holding the index lock)."""
+  embed.check_tuning(batch_size, shard_rows, log_every)
+  directory = store_lib.check_new(out, overwrite)
   paths = list_images(images)
-  model = _load_model(model_dir)
-  existed = os.path.exists(out)
-  store = store_lib.IndexStore.create(out, identity=store_lib.model_identity(model),
-                                      embed_dim=int(model.model.embed_dim), resolution=int(model.resolution),
-                                      overwrite=overwrite)
-  embed.log_stderr(f"Embedding {len(paths)} image(s) with {model_dir} at {model.resolution} px into {store.directory}")
-  summary = embed.embed_into(store, model, paths, batch_size=batch_size, shard_rows=shard_rows, log_every=log_every)
-  if summary.added == 0:
-    if not existed:
-      shutil.rmtree(store.directory)
-    raise NothingEmbedded(f"No image could be embedded: all {len(summary.skipped)} file(s) of --images were "
-                          "unreadable (see the log above)")
+  fresh = not os.path.exists(directory)
+  os.makedirs(directory, exist_ok=True)
+  store = None
+  with lock_lib.IndexLock(directory):
+    fresh = fresh and os.listdir(directory) == [lock_lib.LOCK_FILE]  # Nobody else built here meanwhile.
+    try:
+      model = _load_model(model_dir)
+      store = store_lib.IndexStore.create(directory, identity=store_lib.model_identity(model),
+                                          embed_dim=int(model.model.embed_dim), resolution=int(model.resolution),
+                                          overwrite=overwrite)
+      embed.log_stderr(f"Embedding {len(paths)} image(s) with {model_dir} at {model.resolution} px into "
+                       f"{store.directory}")
+      summary = embed.embed_into(store, model, paths, batch_size=batch_size, shard_rows=shard_rows,
+                                 log_every=log_every)
+      if summary.added == 0:
+        raise NothingEmbedded(f"No image could be embedded: all {len(summary.skipped)} file(s) of --images were "
+                              "unreadable (see the log above)")
+    except BaseException:
+      if fresh and (store is None or store.count == 0):  # Leave no empty index behind.
+        shutil.rmtree(directory, ignore_errors=True)
+      raise
   return summary
+
+
+def _check_index(index_dir: str) -> str:
+  """The absolute path of INDEX, refused unless it is one (before the lock file is made in it)."""
+  return store_lib.IndexStore.open(index_dir).directory
 
 
 def add(index_dir: str, images: Sequence[str], *, model_dir: str | None = None, batch_size: int = 32,
         shard_rows: int = 65536, log_every: float = 5.0) -> embed.Summary:
-  """Embeds the images of `images` that INDEX does not hold yet, with the model that built it."""
+  """Embeds the images of `images` that INDEX does not hold yet, with the model that built it (holding the lock)."""
+  embed.check_tuning(batch_size, shard_rows, log_every)
+  directory = _check_index(index_dir)
   paths = list_images(images)
-  store, model = _open_with_model(index_dir, model_dir)
-  summary = embed.embed_into(store, model, paths, batch_size=batch_size, shard_rows=shard_rows, log_every=log_every)
+  with lock_lib.IndexLock(directory):
+    store, model = _open_with_model(directory, model_dir)
+    summary = embed.embed_into(store, model, paths, batch_size=batch_size, shard_rows=shard_rows,
+                               log_every=log_every)
   if summary.added == 0 and summary.skipped:
     raise NothingEmbedded(f"No image could be embedded: all {len(summary.skipped)} new file(s) were unreadable "
                           "(see the log above)")
   return summary
 
 
-def query(index_dir: str, *, text: str | None = None, image: str | None = None, k: int = 10,
-          out: str | None = None, grid: str | None = None, use_faiss: bool = False,
-          chunk_rows: int = search.CHUNK_ROWS) -> dict[str, Any]:
-  """Top-k hits of a text or an image in INDEX; writes results.json (`out`) and the contact sheet (`grid`)."""
-  if (text is None) == (image is None):
-    raise ValueError("query needs exactly one of --text and --image")
+def prune(index_dir: str, *, dry_run: bool = False) -> dict[str, Any]:
+  """Drops the rows of INDEX whose file is gone (and such "skipped" entries); {"gone", "remaining", "examples"}."""
+  directory = _check_index(index_dir)
+  with lock_lib.IndexLock(directory):
+    store = store_lib.IndexStore.open(directory)
+    gone = [i for i, path in enumerate(store.paths()) if not os.path.exists(path)]
+    examples = [store.rows[i]["path"] for i in gone[:3]]
+    if gone and len(gone) == store.count:
+      raise ValueError(f"{directory}: every one of its {store.count} indexed files is gone (e.g. {examples[0]}); "
+                       "nothing pruned. Is their disk mounted? To index them anew, build a new index")
+    if gone and not dry_run:
+      dropped = set(gone)
+      store.rewrite([i for i in range(store.count) if i not in dropped])
+      store.set_skipped([s for s in store.meta.get("skipped", []) if os.path.exists(s["path"])])
+    return {"gone": len(gone), "remaining": store.count - (len(gone) if dry_run else 0), "examples": examples}
+
+
+def _as_list(value: str | Sequence[str] | None) -> list[str]:
+  return [] if value is None else [value] if isinstance(value, str) else list(value)
+
+
+def _check_output(path: str, flag: str) -> None:
+  """--out/--grid: not a directory, its folder created (as before) and writable; before the model is loaded."""
+  if os.path.isdir(path):
+    raise cli.UserError(f"{flag}={path} is a directory; give a file name")
+  os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+  cli.check_output_file(path, flag)
+
+
+def query(index_dir: str, *, text: str | Sequence[str] | None = None, image: str | Sequence[str] | None = None,
+          k: int = 10, out: str | None = None, grid: str | None = None, use_faiss: bool = False,
+          chunk_rows: int = search.CHUNK_ROWS, log: Callable[[str], None] = embed.log_stderr) -> dict[str, Any]:
+  """Top-k hits of each text and image (texts first) in INDEX; writes the JSON (`out`) and contact sheet (`grid`)."""
+  texts, images = _as_list(text), _as_list(image)
+  if not texts and not images:
+    raise ValueError("query needs at least one --text or --image")
   if k < 1:
     raise ValueError(f"--k must be at least 1, got {k}")
+  if chunk_rows < 1:
+    raise ValueError(f"--chunk_rows must be at least 1, got {chunk_rows}")
+  for path in images:
+    if not os.path.isfile(path):
+      raise FileNotFoundError(f"--image {path}: no such file")
+  for path, flag in ((out, "--out"), (grid, "--grid")):
+    if path is not None:
+      _check_output(path, flag)
   if use_faiss:
     search.import_faiss()  # Fails now, before the model is loaded.
-  store, model = _open_with_model(index_dir, None)
+  store = store_lib.IndexStore.open(index_dir)
   if store.count == 0:
     raise ValueError(f"{store.directory} holds no images")
-  if text is not None:
-    q, spec = model.encode_texts([text]), {"text": text}
-  else:
-    q, spec = model.encode_images([image]), {"image": os.path.abspath(image)}
+  model = _load_model(store.identity["model"])
+  store.check_model(store_lib.model_identity(model))
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  vectors = ([model.encode_texts(texts)] if texts else []) + ([model.encode_images(images)] if images else [])
+  specs = [{"text": t} for t in texts] + [{"image": os.path.abspath(p)} for p in images]
   t0 = time.perf_counter()
   searcher = (search.FaissSearch(store.blocks(), store.embed_dim) if use_faiss
               else search.ExactSearch(store.blocks(), store.embed_dim, chunk_rows=chunk_rows))
-  scores, ids = searcher.search(q, k)
+  scores, ids = searcher.search(np.concatenate([np.asarray(v, np.float32) for v in vectors]), k)
+  seconds = time.perf_counter() - t0
   paths = store.paths()
-  hits = [{"rank": r + 1, "path": paths[int(i)], "score": float(s)} for r, (s, i) in enumerate(zip(scores[0], ids[0]))]
-  result = {"query": spec, "k": int(k), "index": store.directory, "model": store.identity["model"],
+  entries = [_hits(spec, s, i, paths) for spec, s, i in zip(specs, scores, ids)]
+  result = {"k": int(k), "index": store.directory, "model": store.identity["model"],
             "search": "faiss IndexFlatIP" if use_faiss else "exact (JAX, chunked)",
-            "search_seconds": round(time.perf_counter() - t0, 4), "results": hits}
+            "search_seconds": round(seconds, 4), "queries": entries}
+  if len(entries) == 1:  # The single-query layout of earlier versions.
+    result = {**entries[0], **result}
+  missing = [h["path"] for e in entries for h in e["results"] if h.get("missing")]
+  if missing:
+    log(f"index query: warning: {len(missing)} of {sum(len(e['results']) for e in entries)} hits point to files "
+        f"that are gone (moved or deleted since indexing), e.g. {missing[0]}. `index add --index {index_dir} "
+        f"--images NEW_FOLDER` points moved files' rows at their new place; `index prune --index {index_dir}` "
+        "drops the rows of deleted ones")
   if out:
-    os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
     with open(out, "w", encoding="utf-8") as f:
       json.dump(result, f, indent=1, ensure_ascii=False)
   if grid:
     from rsvlm_jax.retrieval_index import contact_sheet  # pylint: disable=g-import-not-at-top
-    title = f"text: {text}" if text is not None else f"image: {os.path.basename(image)}"
-    os.makedirs(os.path.dirname(os.path.abspath(grid)), exist_ok=True)
-    contact_sheet.render(hits, title=title).save(grid)
+    sheets = [contact_sheet.render(e["results"], title=_title(e["query"])) for e in entries]
+    contact_sheet.stack(sheets).save(grid)
   return result
+
+
+def _hits(spec: dict[str, str], scores, ids, paths: Sequence[str]) -> dict[str, Any]:
+  """One query's entry of the results JSON: its hits, each file checked for existence."""
+  hits = []
+  for rank, (score, row) in enumerate(zip(scores, ids)):
+    hit = {"rank": rank + 1, "path": paths[int(row)], "score": float(score)}
+    if not os.path.exists(hit["path"]):
+      hit["missing"] = True
+    hits.append(hit)
+  return {"query": spec, "results": hits, "missing_hits": sum(1 for h in hits if h.get("missing"))}
+
+
+def _title(spec: dict[str, str]) -> str:
+  return f"text: {spec['text']}" if "text" in spec else f"image: {os.path.basename(spec['image'])}"
+
+
+def format_hits(result: dict[str, Any]) -> str:
+  """Each query's hits as a table: rank, score, path (and "(file gone)")."""
+  lines = []
+  for entry in result["queries"]:
+    lines.append(f"{_title(entry['query'])}  ({len(entry['results'])} hits"
+                 + (f", {entry['missing_hits']} gone" if entry["missing_hits"] else "") + ")")
+    lines.append(f"{'rank':>5}  {'score':>7}  path")
+    lines += [f"{h['rank']:>5}  {h['score']:>7.4f}  {h['path']}" + ("  (file gone)" if h.get("missing") else "")
+              for h in entry["results"]]
+    lines.append("")
+  return "\n".join(lines).rstrip("\n")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -137,9 +240,10 @@ def _parser() -> argparse.ArgumentParser:
                               formatter_class=argparse.RawDescriptionHelpFormatter)
   sub = p.add_subparsers(dest="command", required=True)
   tuning = argparse.ArgumentParser(add_help=False)
-  tuning.add_argument("--batch_size", type=int, default=32, help="Images per encoder batch.")
+  tuning.add_argument("--batch_size", type=int, default=32, help="Images per encoder batch (at least 1).")
   tuning.add_argument("--shard_rows", type=int, default=65536,
-                      help="Commit a shard every this many images (an interrupted build resumes with add).")
+                      help="Commit a shard every this many images, at least 1 (an interrupted build resumes with "
+                           "add).")
   tuning.add_argument("--log_every", type=float, default=5.0, help="Seconds between progress lines.")
   b = sub.add_parser("build", parents=[tuning], help="Create an index of images with a model.")
   b.add_argument("--model", required=True, help="Trained workdir or converted open_clip directory.")
@@ -150,21 +254,26 @@ def _parser() -> argparse.ArgumentParser:
   a.add_argument("--index", required=True, help="INDEX directory.")
   a.add_argument("--images", required=True, nargs="+", help="Folder(s) or quoted glob(s).")
   a.add_argument("--model", default=None, help="Optional: must be the model that built the index.")
-  q = sub.add_parser("query", help="Top-k images for a text or an image.")
+  q = sub.add_parser("query", help="Top-k images for texts and images (one model load for all).")
   q.add_argument("--index", required=True, help="INDEX directory.")
-  what = q.add_mutually_exclusive_group(required=True)
-  what.add_argument("--text", help="Query text.")
-  what.add_argument("--image", help="Query image file.")
-  q.add_argument("--k", type=int, default=10, help="Number of hits.")
-  q.add_argument("--out", default="results.json", help="Results JSON to write.")
+  q.add_argument("--text", action="extend", nargs="+", default=None,
+                 help="Query text(s): --text 'a harbor' 'a forest' or --text repeated.")
+  q.add_argument("--image", action="extend", nargs="+", default=None, help="Query image file(s).")
+  q.add_argument("--k", type=int, default=10, help="Number of hits per query.")
+  q.add_argument("--out", default=None, help="Also write the results as JSON to this file.")
   q.add_argument("--grid", default=None, help="Also write a PNG contact sheet of the hits.")
   q.add_argument("--faiss", action="store_true", help="Search with faiss-cpu IndexFlatIP (must be installed).")
   q.add_argument("--chunk_rows", type=int, default=search.CHUNK_ROWS, help="Rows per chunk of the exact JAX search.")
+  r = sub.add_parser("prune", help="Drop the rows whose image file is gone.")
+  r.add_argument("--index", required=True, help="INDEX directory.")
+  r.add_argument("--dry_run", action="store_true", help="Only count and name them.")
   return p
 
 
 def main(argv: Sequence[str] | None = None) -> int:
   args = _parser().parse_args(argv)
+  from rsvlm_jax.runtime import library_logs  # pylint: disable=g-import-not-at-top
+  library_logs.quiet_library_logs()
   try:
     if args.command == "build":
       summary = build(args.model, args.images, args.out, batch_size=args.batch_size, shard_rows=args.shard_rows,
@@ -174,16 +283,23 @@ def main(argv: Sequence[str] | None = None) -> int:
       summary = add(args.index, args.images, model_dir=args.model, batch_size=args.batch_size,
                     shard_rows=args.shard_rows, log_every=args.log_every)
       print(summary.line(os.path.abspath(args.index)), flush=True)
+    elif args.command == "prune":
+      done = prune(args.index, dry_run=args.dry_run)
+      verb = "Would drop" if args.dry_run else "Dropped"
+      print(f"{verb} {done['gone']} row(s) whose file is gone from {os.path.abspath(args.index)}"
+            + (f" (e.g. {done['examples'][0]})" if done["examples"] else "") + f"; {done['remaining']} remain",
+            flush=True)
     else:
       result = query(args.index, text=args.text, image=args.image, k=args.k, out=args.out, grid=args.grid,
                      use_faiss=args.faiss, chunk_rows=args.chunk_rows)
-      top = result["results"][0]
-      print(f"Wrote {args.out} ({len(result['results'])} hits; #1 {top['path']} score {top['score']:.4f})"
-            + (f" and {args.grid}" if args.grid else ""), flush=True)
+      print(format_hits(result), flush=True)
+      wrote = [f for f in (args.out, args.grid) if f]
+      if wrote:
+        print("Wrote " + " and ".join(wrote), flush=True)
   except NothingEmbedded as e:
     print(f"index {args.command}: {e}", file=sys.stderr)
     return 1
-  except (FileNotFoundError, FileExistsError, ValueError, ImportError) as e:
+  except cli.USER_ERRORS + (ImportError, lock_lib.IndexLockedError) as e:
     print(f"index {args.command}: error: {e}", file=sys.stderr)
     return 2
   return 0
