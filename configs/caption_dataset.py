@@ -5,8 +5,8 @@ Your own images and captions: dataset=caption_files (one CSV/JSONL file, see dat
   python -m rsvlm_jax.main --config=configs/caption_dataset.py:dataset=rsicd,data_dir=/data/tfds --workdir=DIR
 
 Args: dataset, data_dir, variant (ViT, default B/16), dris (224/336/448 buckets at a 50% token budget),
-res (fixed resolution without dris), steps, batch, runlocal (smoke mode on a build of the dummy data:
-a pico model, two examples per batch, a few steps, one device), retrieval_only (captioning weight 0,
+res (fixed resolution without dris), steps (default 20000; runlocal: 3), batch, runlocal (smoke mode on a build
+of the dummy data: a pico model, two examples per batch, 3 steps unless steps is given, one device), retrieval_only (captioning weight 0,
 no captioning evaluator), mixed (default true: with dris, every batch holds a share of every bucket; false =
 one bucket per batch), model_init (a trained run to start from). These sets have no boxes, so the object
 level is off (see the docstring of rsvlm_jax/losses/alignment.py, and docs/msvlam.md).
@@ -19,14 +19,16 @@ from rsvlm_jax import config as config_lib
 def get_config(arg=None):
   arg = config_lib.parse_arg(
       arg, dataset="rsicd", data_dir=os.environ.get("RSVLM_DATA_DIR", "data"), variant="B/16", dris=True, res=224,
-      steps=20000, batch=256, runlocal=False, retrieval_only=False, seed=0, mixed=True,
+      steps=-1, batch=256, runlocal=False, retrieval_only=False, seed=0, mixed=True,
       model_init="")
   demo = config_lib.load_config(config_lib.config_path("demo.py") +
                                 f":data_dir={arg.data_dir},seed={arg.seed},serve_dris=false")
   c = demo
   c.input.dataset = arg.dataset
   c.model_init = arg.model_init  # A trained run to start from (see configs/demo.py).
-  c.total_steps = arg.steps
+  if arg.steps != -1 and arg.steps < 1:
+    raise ValueError(f"Config arg 'steps' must be a positive number of steps (or -1 for the default), got {arg.steps}")
+  c.total_steps = arg.steps if arg.steps > 0 else 20000
   c.ckpt_every = 1000
   c.eval_every = 2000
   c.input.batch_size = arg.batch
@@ -36,8 +38,9 @@ def get_config(arg=None):
   c.model.image.variant = arg.variant
   c.model.image.posemb_grid = (14, 14)
   c.model.embed_dim = 512
+  c.input.text_len = 32  # A run warns at start when more than 1% of the training captions are longer.
   for tower in (c.model.text, c.model.decoder):
-    tower.update(width=512, depth=6, num_heads=8, mlp_dim=2048, max_len=32)
+    tower.update(width=512, depth=6, num_heads=8, mlp_dim=2048, max_len=c.input.text_len)
   c.losses.object_alignment.weight = 0.0
   c.losses.local_alignment.weight = 0.5
   c.optim.update(lr=3e-4, warmup_steps=1000, weight_decay=0.05)
@@ -46,7 +49,8 @@ def get_config(arg=None):
     del c.evals["captioning"]
   if arg.runlocal:
     c.runlocal = True
-    c.total_steps, c.ckpt_every, c.eval_every = 3, 3, 0
+    c.total_steps = arg.steps if arg.steps > 0 else 3
+    c.ckpt_every, c.eval_every = min(3, c.total_steps), 0
     c.num_devices = 1
     c.input.batch_size = 2
     c.input.vocab_size = 100

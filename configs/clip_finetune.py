@@ -7,7 +7,9 @@ r"""Fine-tune converted open_clip weights (OpenAI CLIP, RemoteCLIP, GeoRSCLIP, S
 
 Args: init (the converted directory, required), dataset (rsicd, rsitmd, ucm, sydney, nwpu, rs_gpt4v, synthetic,
 caption_files (your own CSV/JSONL: datasets/caption_files/README.md),
-or any TFDS name), data_dir, runlocal (smoke mode: a few steps, small batch), steps, batch, lr, wd, warmup,
+or any TFDS name), data_dir, runlocal (smoke mode: 3 steps, batch 2, 1 warmup step unless steps, batch or
+warmup are given; dataset=synthetic reads 48/16/16 examples of the set `make demo` builds), steps (default
+2000), batch (default 128), lr, wd, warmup (default 100),
 decoder (add a caption decoder on top of the towers, trained from scratch at lr * decoder_lr_mult), global_w,
 local_w, object_w, caption_w (MS-VLAM weights; local and object levels read the CLIP patch tokens through
 img_token_proj, initialised from visual.proj), dris (buckets at about 1/2, 3/4 and 1x the native patch grid),
@@ -46,19 +48,24 @@ def _converted(init: str) -> dict:
 def get_config(arg=None):
   arg = config_lib.parse_arg(
       arg, init="", dataset="rsicd", data_dir=os.environ.get("RSVLM_DATA_DIR", "data"), runlocal=False,
-      steps=2000, batch=128, lr=5e-6, wd=0.5, warmup=100, decoder=True, decoder_lr_mult=200.0, global_w=1.0,
+      steps=-1, batch=-1, lr=5e-6, wd=0.5, warmup=-1, decoder=True, decoder_lr_mult=200.0, global_w=1.0,
       local_w=0.0, object_w=0.0, caption_w=1.0, dris=False, dris_at="serve", budget=0.6, res=0, seed=0)
   src = _converted(arg.init)
   c = config_lib.load_config(config_lib.config_path("demo.py") + f":data_dir={arg.data_dir},seed={arg.seed},"
                              f"budget={arg.budget},runlocal={arg.runlocal},serve_dris=false")
   if arg.dris_at not in ("serve", "train_and_serve"):
     raise ValueError(f"Config arg 'dris_at' must be serve or train_and_serve, got {arg.dris_at!r}")
+  for key in ("steps", "batch", "warmup"):
+    if arg[key] != -1 and arg[key] < (0 if key == "warmup" else 1):
+      raise ValueError(f"Config arg {key!r} must be {'>= 0' if key == 'warmup' else 'positive'} (or -1 for the "
+                       f"default), got {arg[key]}")
+  given = lambda key, default, smoke: arg[key] if arg[key] != -1 else (smoke if arg.runlocal else default)
   dataset = DATASETS.get(arg.dataset, arg.dataset)
-  if arg.runlocal and dataset == "synthetic_scenes/demo":
-    dataset = "synthetic_scenes/tiny"
   c.input.dataset = dataset
+  if arg.runlocal and dataset == "synthetic_scenes/demo":  # The set `make demo` builds, a few examples of it.
+    c.input.splits = {"train": "train[:48]", "test": "test[:16]", "validation": "validation[:16]"}
   c.model_init = arg.init
-  c.total_steps = arg.steps if not arg.runlocal else 3
+  c.total_steps = given("steps", 2000, 3)
   c.ckpt_every = max(1, min(1000, c.total_steps))
   c.eval_every = 0
 
@@ -88,10 +95,10 @@ def get_config(arg=None):
   if not arg.decoder:
     del c.evals["captioning"]
 
-  c.input.batch_size = 2 if arg.runlocal else arg.batch  # runlocal: the dummy builds hold a few images.
+  c.input.batch_size = given("batch", 128, 2)  # runlocal: the dummy builds hold a few images.
   if arg.runlocal:
     c.num_devices = 1
-  c.optim.update(lr=arg.lr, weight_decay=arg.wd, warmup_steps=1 if arg.runlocal else arg.warmup, b2=0.98,
+  c.optim.update(lr=arg.lr, weight_decay=arg.wd, warmup_steps=given("warmup", 100, 1), b2=0.98,
                  lr_mult_regex="^dec/" if arg.decoder else "", lr_mult=arg.decoder_lr_mult)
   for e in c.evals.values():
     e.batch_size = 2 if arg.runlocal else 64

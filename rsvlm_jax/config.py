@@ -131,19 +131,7 @@ def config_spec_from_argv(argv: list[str]) -> str | None:
 
 
 def validate(config: ml_collections.ConfigDict) -> None:
-  """Fails at start-up, naming the config key, on a duration or interval a run cannot use."""
-  rules = {"total_steps": "a positive number of steps", "ckpt_every": "a positive number of steps",
-           "log_every": "a positive number of steps", "input.batch_size": "a positive integer",
-           "keep_checkpoints": "an integer >= 0 (0 keeps every checkpoint)",
-           "eval_every": "an integer >= 0 (0 = only at the end)"}
-  for dotted, want in rules.items():
-    if missing_key(config, dotted):
-      continue
-    value = config
-    for part in dotted.split("."):
-      value = value[part]
-    low = 0 if ">= 0" in want else 1
-    if value is None and low == 0:
-      continue
-    if not isinstance(value, int) or isinstance(value, bool) or value < low:
-      raise ValueError(f"Config key {dotted} must be {want}, got {value!r}")
+  """Fails at start-up (config_schema.ConfigError naming the key, the value and the allowed range) on a value
+  a run cannot use: the schema's check, kept under this name for callers."""
+  from rsvlm_jax import config_schema  # pylint: disable=g-import-not-at-top
+  config_schema.check(config)

@@ -7,6 +7,9 @@ declared by the code they configure: model.image (the fields of models.vit.ViT),
 (models.text.TextEncoder / CaptionDecoder; model.decoder=None drops the decoder), losses.<name> (a registered
 loss: its `weight` plus its keyword args) and evals.<name> (a registered evaluator's keyword args).
 
+Numeric keys declare their allowed values (`Range`); `check` refuses a value outside them with a ConfigError
+naming the key, the value and the range (docs/config.md lists every range).
+
 `python -m rsvlm_jax.config_schema` prints the reference table (docs/config.md is that output).
 """
 from __future__ import annotations
@@ -14,15 +17,76 @@ from __future__ import annotations
 import contextlib
 import copy
 import dataclasses
+import fnmatch
+import math
 from typing import Any
 
 import ml_collections
+
+
+class ConfigError(ValueError):
+  """A config value a run cannot use; the message names the key, the value and what is allowed."""
+
+
+class UnknownKeyError(ConfigError, KeyError):
+  """A config key the schema does not declare (a KeyError too, as before)."""
+
+  def __str__(self):
+    return str(self.args[0]) if self.args else ""
+
+
+@dataclasses.dataclass(frozen=True)
+class Range:
+  """The allowed values of a numeric key (of each element, for a tuple): lo <(=) value <(=) hi.
+
+  `integer` also requires an int (not a bool); `none_ok` lets the key be None.
+  """
+  lo: float | None = None
+  hi: float | None = None
+  lo_open: bool = False
+  hi_open: bool = False
+  integer: bool = False
+  none_ok: bool = False
+
+  def __str__(self) -> str:
+    kind = "integer" if self.integer else "number"
+    if self.lo is not None and self.hi is not None:
+      text = f"{kind} in {'(' if self.lo_open else '['}{self.lo:g}, {self.hi:g}{')' if self.hi_open else ']'}"
+    elif self.lo is not None:
+      text = f"{kind} {'>' if self.lo_open else '>='} {self.lo:g}"
+    elif self.hi is not None:
+      text = f"{kind} {'<' if self.hi_open else '<='} {self.hi:g}"
+    else:
+      text = kind
+    return text + (" or None" if self.none_ok else "")
+
+  def allows(self, value) -> bool:
+    if value is None:
+      return self.none_ok
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+      return False
+    if self.integer and not isinstance(value, int):
+      return False
+    if isinstance(value, float) and not math.isfinite(value):
+      return False
+    if self.lo is not None and not (value > self.lo if self.lo_open else value >= self.lo):
+      return False
+    return self.hi is None or (value < self.hi if self.hi_open else value <= self.hi)
+
+
+STEPS = Range(1, integer=True)  # A positive count (steps, sizes, intervals).
+COUNT = Range(0, integer=True)  # A count where 0 is meaningful (off, none, every).
+NONNEG = Range(0)
+POSITIVE = Range(0, lo_open=True)
+UNIT = Range(0, 1)  # A fraction in [0, 1].
+BETA = Range(0, 1, hi_open=True)
 
 
 @dataclasses.dataclass(frozen=True)
 class Key:
   default: Any
   meaning: str
+  allowed: Range | None = None  # For a tuple default: what each element allows.
 
 
 @dataclasses.dataclass(frozen=True)
@@ -31,63 +95,66 @@ class Open:
   default: Any
   meaning: str
   fields_of: str = ""  # "vit" | "text" | "decoder": keys must be fields of that flax module.
+  allowed: tuple[tuple[str, Range], ...] = ()  # (fnmatch pattern of the dotted key below it, its range).
 
+
+_TOWER = tuple((k, STEPS) for k in ("width", "depth", "num_heads", "mlp_dim", "max_len"))
 
 SCHEMA: dict[str, Any] = {
-    "seed": Key(0, "Seed of the parameter init and of the data order."),
+    "seed": Key(0, "Seed of the parameter init and of the data order.", Range(integer=True)),
     "runlocal": Key(False, "Smoke mode marker set by configs' runlocal arg (tiny data and model)."),
     "model_init": Key("", "A trained run's workdir, or a converted open_clip directory: when this workdir has no "
                           "checkpoint, the params start from its newest complete step."),
     "model_init_fresh": Key("", "Regex over '/'-joined param names that model_init may lack; they keep their "
                                 "initialisation (e.g. '^dec/' for a new caption decoder)."),
     "model_init_skip": Key("", "Regex over model_init's param names that this model may leave unused (logged)."),
-    "total_steps": Key(800, "Training steps."),
-    "ckpt_every": Key(200, "Checkpoint every N steps (and at the end, and on SIGTERM)."),
-    "keep_checkpoints": Key(3, "Checkpoints kept (0 keeps every one)."),
+    "total_steps": Key(800, "Training steps.", STEPS),
+    "ckpt_every": Key(200, "Checkpoint every N steps (and at the end, and on SIGTERM).", STEPS),
+    "keep_checkpoints": Key(3, "Checkpoints kept (0 keeps every one).", Range(0, integer=True, none_ok=True)),
     "async_checkpoint": Key(True, "Write checkpoints in the background while training goes on."),
-    "eval_every": Key(0, "Run the evals every N steps during training (0 = only at the end)."),
-    "log_every": Key(1, "Write train metrics of every Nth step to metrics.jsonl / TensorBoard."),
-    "progress_every": Key(25, "Console progress line (loss, steps/s, ETA) every N steps."),
+    "eval_every": Key(0, "Run the evals every N steps during training (0 = only at the end).", Range(0, integer=True, none_ok=True)),
+    "log_every": Key(1, "Write train metrics of every Nth step to metrics.jsonl / TensorBoard.", STEPS),
+    "progress_every": Key(25, "Console progress line (loss, steps/s, ETA) every N steps.", STEPS),
     "sync_every": Key(10, "Fetch train metrics from the device every N steps in one transfer; every step's "
-                          "loss is still checked, so a non-finite one is named exactly."),
+                          "loss is still checked, so a non-finite one is named exactly.", STEPS),
     "nan_check_every_step": Key(False, "Fetch metrics after every step (sync_every=1): slower, for debugging."),
     "compute_dtype": Key("float32", "Activation dtype of the towers: float32 or bfloat16 (params stay float32)."),
     "fsdp": Key(False, "Shard params and optimizer state over the data axis (FSDP/ZeRO-3) instead of "
                        "replicating them."),
-    "num_devices": Key(0, "Devices used: 0 = every device of every process; N = the first N."),
+    "num_devices": Key(0, "Devices used: 0 = every device of every process; N = the first N.", COUNT),
     "tensorboard": Key(True, "Also write TensorBoard event files."),
     "decoding": Key("greedy", "Caption decoding: greedy or beam."),
-    "beam_size": Key(4, "Beams when decoding=beam."),
+    "beam_size": Key(4, "Beams when decoding=beam.", STEPS),
     "input": {
         "dataset": Key("synthetic_scenes/demo", "TFDS name[/config] of the dataset (see datasets/)."),
         "data_dir": Key("data", "TFDS data directory the dataset was built into."),
         "splits": Key({"train": "train", "test": "test", "validation": "validation"},
                       "TFDS split read for each split name, e.g. train='train[:90%]'."),
-        "batch_size": Key(64, "Global batch size (split over all devices)."),
-        "vocab_size": Key(1000, "Vocabulary of the SentencePiece tokenizer trained on the training captions."),
+        "batch_size": Key(64, "Global batch size (split over all devices).", STEPS),
+        "vocab_size": Key(1000, "Vocabulary of the SentencePiece tokenizer trained on the training captions.", Range(8, integer=True)),
         "tokenizer_path": Key("", "A tokenizer file to use instead of training one (tokenizer.model or CLIP "
                                   "BPE merges)."),
-        "tokenizer_examples": Key(20000, "Training records whose captions train the tokenizer."),
-        "text_len": Key(32, "Caption tokens per text."),
-        "phrase_len": Key(8, "Tokens per phrase or object name (local and object alignment)."),
-        "max_phrases": Key(6, "Phrases per caption for the local alignment level."),
-        "max_objects": Key(16, "Objects per image for the object alignment level (largest kept)."),
-        "detail_res": Key(0, "> 0: images pass through this many px first (same tokens, capped detail)."),
+        "tokenizer_examples": Key(20000, "Training records whose captions train the tokenizer.", STEPS),
+        "text_len": Key(32, "Caption tokens per text.", Range(2, integer=True)),
+        "phrase_len": Key(8, "Tokens per phrase or object name (local and object alignment).", Range(2, integer=True)),
+        "max_phrases": Key(6, "Phrases per caption for the local alignment level.", STEPS),
+        "max_objects": Key(16, "Objects per image for the object alignment level (largest kept).", STEPS),
+        "detail_res": Key(0, "> 0: images pass through this many px first (same tokens, capped detail).", COUNT),
         "preprocess": Key("resize", "resize (ours) or clip (open_clip's resize + center crop, converted "
                                     "weights)."),
-        "num_threads": Key(2, "grain read threads."),
-        "prefetch": Key(4, "grain prefetch buffer (batches)."),
-        "workers": Key(0, "grain worker processes (0 = in the training process)."),
+        "num_threads": Key(2, "grain read threads.", STEPS),
+        "prefetch": Key(4, "grain prefetch buffer (batches).", COUNT),
+        "workers": Key(0, "grain worker processes (0 = in the training process).", COUNT),
     },
     "dris": {
         "resolutions": Key((64,), "Ascending image sizes (px) of the DRIS buckets; one value = a fixed "
-                                  "resolution. Each must be a multiple of the variant's patch size."),
+                                  "resolution. Each must be a multiple of the variant's patch size.", STEPS),
         "budget": Key(0.5, "Token budget: mean tokens per image as a fraction of the largest bucket's, met by "
-                           "thresholds calibrated on the training split."),
+                           "thresholds calibrated on the training split.", Range(0, 1, lo_open=True)),
         "scorer": Key("", "'' = the content-complexity score; a path = a learned scorer .npz "
                           "(python -m rsvlm_jax.tools.fit_dris_scorer)."),
-        "score_size": Key(64, "Thumbnail size (px) of the complexity score."),
-        "thresholds": Key((), "Fixed K-1 score thresholds instead of calibrating them."),
+        "score_size": Key(64, "Thumbnail size (px) of the complexity score.", Range(2, integer=True)),
+        "thresholds": Key((), "Fixed K-1 score thresholds instead of calibrating them.", Range()),
         "train": Key("buckets", "Buckets in training: 'buckets' (by score) or 'largest' (every image at the "
                                 "largest bucket)."),
         "serve": Key("buckets", "Buckets at evaluation and serving: 'buckets' or 'largest'."),
@@ -95,50 +162,54 @@ SCHEMA: dict[str, Any] = {
                                        "report it as the 'at_largest' row next to the DRIS one."),
         "mixed_buckets": Key(True, "Every training batch holds a static share of every bucket (one "
                                    "compilation); False = one bucket per batch (one compilation per bucket)."),
-        "bucket_jitter": Key(0.0, "Mixed batches: share of each batch whose images swap buckets at random."),
+        "bucket_jitter": Key(0.0, "Mixed batches: share of each batch whose images swap buckets at random.", UNIT),
         "coarse_to_fine": {
-            "num_tiles": Key(0, "> 0: also encode this many high-complexity tiles at full resolution."),
-            "tile_grid": Key(2, "Tiles per side of the coarse-to-fine split."),
-            "tile_size": Key(64, "Size (px) each tile is encoded at."),
+            "num_tiles": Key(0, "> 0: also encode this many high-complexity tiles at full resolution.", COUNT),
+            "tile_grid": Key(2, "Tiles per side of the coarse-to-fine split.", STEPS),
+            "tile_size": Key(64, "Size (px) each tile is encoded at.", STEPS),
         },
     },
     "model": {
-        "embed_dim": Key(128, "Shared image-text embedding size."),
-        "region_windows": Key(3, "Region tokens per side for the local alignment level."),
+        "embed_dim": Key(128, "Shared image-text embedding size.", STEPS),
+        "region_windows": Key(3, "Region tokens per side for the local alignment level.", STEPS),
         "proj_bias": Key(True, "Bias in the image/text projections (open_clip's have none)."),
         "image": Open({"variant": "mu/8", "posemb_grid": (16, 16), "pool_type": "map", "remat": False},
-                      "Image tower: fields of models.vit.ViT (variant NAME/PATCH sets the patch size).", "vit"),
+                      "Image tower: fields of models.vit.ViT (variant NAME/PATCH sets the patch size).", "vit",
+                      allowed=(("posemb_grid", STEPS),)),
         "text": Open({"width": 128, "depth": 2, "num_heads": 4, "mlp_dim": 512, "max_len": 32},
-                     "Text tower: fields of models.text.TextEncoder.", "text"),
+                     "Text tower: fields of models.text.TextEncoder.", "text", allowed=_TOWER),
         "decoder": Open({"width": 128, "depth": 2, "num_heads": 4, "mlp_dim": 512, "max_len": 32},
-                        "Caption decoder: fields of models.text.CaptionDecoder, or None for none.", "decoder"),
+                        "Caption decoder: fields of models.text.CaptionDecoder, or None for none.", "decoder",
+                        allowed=_TOWER),
     },
     "losses": Open({"global_alignment": {"weight": 1.0, "kind": "softmax"},
                     "local_alignment": {"weight": 0.0, "mode": "max_sim"},
                     "object_alignment": {"weight": 0.0},
                     "captioning": {"weight": 1.0}},
-                   "MS-VLAM levels and captioning: registered loss name -> {weight, its kwargs}; weight 0 = off."),
+                   "MS-VLAM levels and captioning: registered loss name -> {weight, its kwargs}; weight 0 = off.",
+                   allowed=(("*.weight", NONNEG),)),
     "optim": {
-        "lr": Key(1e-3, "Peak learning rate (AdamW, linear warmup then cosine decay)."),
-        "warmup_steps": Key(100, "Linear warmup steps."),
-        "end_lr_factor": Key(0.01, "Final learning rate as a fraction of lr."),
-        "weight_decay": Key(1e-4, "AdamW weight decay."),
+        "lr": Key(1e-3, "Peak learning rate (AdamW, linear warmup then cosine decay).", POSITIVE),
+        "warmup_steps": Key(100, "Linear warmup steps.", COUNT),
+        "end_lr_factor": Key(0.01, "Final learning rate as a fraction of lr.", NONNEG),
+        "weight_decay": Key(1e-4, "AdamW weight decay.", NONNEG),
         "no_decay_regex": Key(r"pos_embedding|logit_|probe", "Params matching this regex get no weight decay."),
-        "grad_clip_norm": Key(1.0, "Global gradient-norm clip (0 = none)."),
-        "b1": Key(0.9, "AdamW beta1."),
-        "b2": Key(0.98, "AdamW beta2."),
+        "grad_clip_norm": Key(1.0, "Global gradient-norm clip (0 = none).", NONNEG),
+        "b1": Key(0.9, "AdamW beta1.", BETA),
+        "b2": Key(0.98, "AdamW beta2.", BETA),
         "lr_mult_regex": Key("", "Params matching this regex train at lr * lr_mult."),
-        "lr_mult": Key(1.0, "Learning-rate multiplier for lr_mult_regex."),
+        "lr_mult": Key(1.0, "Learning-rate multiplier for lr_mult_regex.", NONNEG),
     },
     "evals": Open({"retrieval": {"split": "test", "batch_size": 64, "complexity_groups": 3},
                    "captioning": {"split": "test", "batch_size": 64, "num_examples": 5, "complexity_groups": 3},
                    "efficiency": {"split": "test", "batch_size": 64}},
-                  "Evaluators run after training: registered name -> its kwargs (split, batch_size, ...)."),
+                  "Evaluators run after training: registered name -> its kwargs (split, batch_size, ...).",
+                  allowed=(("*.batch_size", STEPS), ("*.num_examples", COUNT), ("*.complexity_groups", COUNT))),
     "converted_from": Open({}, "Set by tools.convert_open_clip: the source checkpoint, its SHA-256 and options."),
     "distributed": {
         "coordinator_address": Key("", "host:port of process 0 for jax.distributed (multi-host)."),
-        "num_processes": Key(0, "Processes of a multi-host run (0 = single process)."),
-        "process_id": Key(-1, "This process's index (-1 = from the environment)."),
+        "num_processes": Key(0, "Processes of a multi-host run (0 = single process).", COUNT),
+        "process_id": Key(-1, "This process's index (-1 = from the environment).", Range(-1, integer=True)),
         "auto": Key(False, "jax.distributed.initialize() with the cluster's own discovery (TPU VMs, SLURM)."),
     },
 }
@@ -177,8 +248,8 @@ def _walk_check(node, schema, path: str) -> None:
     dotted = f"{path}{key}"
     if key not in schema:
       known = sorted(schema)
-      raise KeyError(f"Unknown config key {dotted!r}; known keys under {path[:-1] or 'the top level'}: {known} "
-                     "(every key is declared in rsvlm_jax/config_schema.py, docs/config.md)")
+      raise UnknownKeyError(f"Unknown config key {dotted!r}; known keys under {path[:-1] or 'the top level'}: "
+                            f"{known} (every key is declared in rsvlm_jax/config_schema.py, docs/config.md)")
     spec = schema[key]
     if isinstance(spec, Open):
       value = node[key]
@@ -186,15 +257,52 @@ def _walk_check(node, schema, path: str) -> None:
         module, allowed = _open_fields(spec.fields_of)
         bad = sorted(set(value.keys()) - allowed)
         if bad:
-          raise KeyError(f"Unknown config key(s) {[f'{dotted}.{b}' for b in bad]}: {dotted} takes the fields of "
-                         f"{module}: {sorted(allowed)}")
+          raise UnknownKeyError(f"Unknown config key(s) {[f'{dotted}.{b}' for b in bad]}: {dotted} takes the "
+                                f"fields of {module}: {sorted(allowed)}")
+      for sub, sub_value in _leaves(value, ""):
+        for pattern, allowed_range in spec.allowed:
+          if fnmatch.fnmatchcase(sub, pattern):
+            _check_value(f"{dotted}.{sub}", sub_value, allowed_range)
     elif isinstance(spec, dict):
       _walk_check(node[key], spec, dotted + ".")
+    elif spec.allowed is not None:
+      _check_value(dotted, node[key], spec.allowed)
+
+
+def _leaves(node, path: str):
+  """(dotted key below `node`, value) of every leaf of a nested dict (a non-dict node is no leaf)."""
+  for key in (node.keys() if hasattr(node, "keys") else ()):
+    if hasattr(node[key], "keys"):
+      yield from _leaves(node[key], f"{path}{key}.")
+    else:
+      yield f"{path}{key}", node[key]
+
+
+def _check_value(dotted: str, value, allowed: Range) -> None:
+  values = value if isinstance(value, (tuple, list)) else [value]
+  if not all(allowed.allows(v) for v in values):
+    each = " (each element)" if isinstance(value, (tuple, list)) else ""
+    raise ConfigError(f"Config key {dotted} must be {'an' if str(allowed)[0] in 'ai' else 'a'} {allowed}{each}, "
+                      f"got {value!r}")
+
+
+def _check_relations(config) -> None:
+  """Keys whose allowed values depend on another key's."""
+  get = lambda node, *keys: node.get(keys[0]) if len(keys) == 1 else get(node.get(keys[0]) or {}, *keys[1:])
+  for key in ("text_len", "phrase_len"):
+    length = get(config, "input", key)
+    for tower in ("text", "decoder"):
+      max_len = get(config, "model", tower, "max_len")
+      if isinstance(length, int) and isinstance(max_len, int) and length > max_len:
+        raise ConfigError(f"Config key input.{key}={length} exceeds model.{tower}.max_len={max_len} (the "
+                          f"{tower} tower's position embeddings): raise model.{tower}.max_len or lower input.{key}")
 
 
 def check(config) -> None:
-  """Fails on any key the schema does not declare (naming it and the keys that exist there)."""
+  """Fails on any key the schema does not declare (UnknownKeyError, naming it and the keys that exist there)
+  and on a value outside its key's allowed range (ConfigError naming the key, the value and the range)."""
   _walk_check(config, SCHEMA, "")
+  _check_relations(config)
 
 
 def complete(config) -> ml_collections.ConfigDict:
@@ -241,17 +349,30 @@ def rows(node=SCHEMA, path: str = "") -> list[tuple[str, Any, str]]:
   return out
 
 
+def allowed_text(dotted: str) -> str:
+  """What key `dotted` allows, for the reference table ('' for a key without a declared range)."""
+  spec = SCHEMA
+  for part in dotted.split("."):
+    spec = spec[part]
+  if isinstance(spec, Open):
+    return "; ".join(f"{p}: {r}" for p, r in spec.allowed)
+  if spec.allowed is None:
+    return ""
+  return ("each: " if isinstance(spec.default, (tuple, list)) else "") + str(spec.allowed)
+
+
 def markdown() -> str:
   """The reference table of every key (docs/config.md)."""
   lines = ["# Config reference", "",
            "Generated by `python -m rsvlm_jax.config_schema > docs/config.md` from rsvlm_jax/config_schema.py "
            "(a test checks it is current). Set any key from the command line: "
-           "`--config.dris.budget=0.6`.", "", "| key | default | meaning |", "|---|---|---|"]
+           "`--config.dris.budget=0.6`. A value outside a key's allowed range stops the run at start, naming the key.",
+           "", "| key | default | allowed | meaning |", "|---|---|---|---|"]
   opens = {f"model.{k}": v.fields_of for k, v in SCHEMA["model"].items() if isinstance(v, Open)}
   for key, default, meaning in rows():
     if opens.get(key):
       meaning += " Fields: " + ", ".join(sorted(_open_fields(opens[key])[1])) + "."
-    lines.append(f"| `{key}` | `{default!r}` | {meaning} |".replace("\n", " "))
+    lines.append(f"| `{key}` | `{default!r}` | {allowed_text(key)} | {meaning} |".replace("\n", " "))
   return "\n".join(lines) + "\n"
 
 

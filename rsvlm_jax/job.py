@@ -36,6 +36,7 @@ def run(config, workdir: str, mode: str = "train_and_eval", *, library_logs: boo
   from rsvlm_jax import config_schema  # pylint: disable=g-import-not-at-top
   quiet_library_logs(not library_logs)
   config = config_schema.complete(config)  # Keys a hand-written config leaves out take their defaults.
+  config_schema.check(config)  # Before anything starts: a bad key or value is a ConfigError naming it.
   distributed.maybe_initialize(config.distributed)
   workdir = os.path.abspath(os.path.expanduser(workdir))
   unwritable = read_only_dir(workdir)
@@ -86,30 +87,41 @@ def _write_training_curves(workdir: str) -> None:
 def _run(trainer, config, workdir: str, mode: str, *, write_metrics: bool) -> dict:
   from rsvlm_jax.evaluate import evaluators as evaluators_lib  # pylint: disable=g-import-not-at-top
   from rsvlm_jax.evaluate import report  # pylint: disable=g-import-not-at-top
+  from rsvlm_jax.train import preemption  # pylint: disable=g-import-not-at-top
   import jax  # pylint: disable=g-import-not-at-top
   summary = {}
   if mode in ("train", "train_and_eval"):
     summary = trainer.train(on_eval=lambda params: evaluate(trainer, params))
     _write_training_curves(workdir)
     if summary.get("preempted"):
-      return {"preempted": True}
+      return {"preempted": True, "signal": summary.get("signal"), "interrupted": "training", "train": summary}
   elif not trainer.restore_or_init():
     raise FileNotFoundError(f"--mode=eval needs a checkpoint in {os.path.join(workdir, 'checkpoints')} "
                             "or config.model_init naming a trained run")
   if mode == "train":
     return summary
-  results = evaluate(trainer)
+  step = int(jax.device_get(trainer.state.step))
+  # A SIGTERM (a cluster's grace period) or Ctrl-C stops the evaluation at once: the checkpoint is saved, and
+  # no metrics.json is written from a part of the evals.
+  try:
+    with preemption.Signals() as signals, signals.interruptible():
+      results = evaluate(trainer)
+      largest = None
+      if config.dris.eval_largest_too and trainer.pipe.buckets.num_buckets > 1:
+        # The same weights with every image at the largest bucket: the reference row for DRIS at serving.
+        largest = evaluators_lib.run_evals(config.evals, trainer.pipe.serving_at("largest"), predictor(trainer),
+                                           trainer.state.params)
+  except preemption.Interrupted as e:
+    logging.warning("%s during the evaluation of step %d: evaluation stopped, metrics.json not written (the "
+                    "checkpoint of step %d is kept; evaluate it with --mode=eval)", e, step, step)
+    return {"preempted": True, "signal": signals.name, "interrupted": "evaluation", "train": summary}
   metrics = report.build(results, len(trainer.pipe.source(config.evals.retrieval.get("split", "test"))
-                                      if "retrieval" in config.evals else []),
-                         int(jax.device_get(trainer.state.step)))
+                                      if "retrieval" in config.evals else []), step)
   metrics["compilations"] = trainer.tracker.summary()
   metrics["train"] = summary
   if trainer.model_init:
     metrics["model_init"] = trainer.model_init
-  if config.dris.eval_largest_too and trainer.pipe.buckets.num_buckets > 1:
-    # The same weights with every image at the largest bucket: the reference row for DRIS at serving.
-    largest = evaluators_lib.run_evals(config.evals, trainer.pipe.serving_at("largest"), predictor(trainer),
-                                       trainer.state.params)
+  if largest is not None:
     metrics["at_largest"] = {k: v for k, v in report.build(largest, metrics["num_test_images"], metrics["step"]).items()
                              if k not in ("examples", "step", "num_test_images")}
   if jax.process_index() == 0:

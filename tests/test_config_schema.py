@@ -145,3 +145,49 @@ def test_json_round_trip_of_a_run_config(tmp_path):
   back = loading.read_config(str(tmp_path))
   assert back.dris.resolutions == [64, 96, 128] and back.dris.train == "buckets"
   config_schema.check(back)
+
+
+def _numeric(value) -> bool:
+  if isinstance(value, (tuple, list)):
+    return bool(value) and all(_numeric(v) for v in value)
+  return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def test_every_numeric_key_declares_its_allowed_values():
+  undeclared = [k for k, default, _ in config_schema.rows() if (_numeric(default) or k == "dris.thresholds")
+                and not config_schema.allowed_text(k)]
+  assert not undeclared, undeclared
+  config_schema.check(config_schema.defaults())  # Every default is allowed.
+
+
+@pytest.mark.parametrize("key,value,allowed", [
+    ("optim.lr", -1.0, "a number > 0"), ("optim.lr", float("nan"), "a number > 0"),
+    ("optim.weight_decay", -0.1, "a number >= 0"), ("optim.b2", 1.0, r"a number in \[0, 1\)"),
+    ("optim.warmup_steps", -1, "an integer >= 0"), ("input.batch_size", 0, "an integer >= 1"),
+    ("total_steps", 0, "an integer >= 1"), ("ckpt_every", 0, "an integer >= 1"),
+    ("ckpt_every", True, "an integer >= 1"), ("input.text_len", 1, "an integer >= 2"),
+    ("dris.budget", 0.0, r"a number in \(0, 1\]"), ("dris.resolutions", (32, 0), r"an integer >= 1 \(each element\)"),
+    ("losses.captioning.weight", -1.0, "a number >= 0"), ("evals.retrieval.batch_size", 0, "an integer >= 1"),
+    ("model.text.depth", 0, "an integer >= 1")])
+def test_a_value_outside_its_range_fails_naming_key_value_and_range(key, value, allowed):
+  c = demo.get_config("runlocal=True")
+  config_lib.set_key(c, key, value, "test")
+  with pytest.raises(config_schema.ConfigError, match=rf"^Config key {re.escape(key)} must be {allowed}, got "
+                                                      rf"{re.escape(repr(value))}$"):
+    config_schema.check(c)
+  with pytest.raises(ValueError):  # Callers catching ValueError (the earlier checks) still do.
+    config_lib.validate(c)
+
+
+def test_text_len_longer_than_the_towers_fails_naming_both_keys():
+  c = demo.get_config("runlocal=True")
+  c.input.text_len = c.model.text.max_len + 1
+  with pytest.raises(config_schema.ConfigError, match=r"input.text_len=49 exceeds model.text.max_len=48"):
+    config_schema.check(c)
+
+
+def test_docs_config_md_shows_the_ranges():
+  with open(os.path.join(ROOT, "docs", "config.md"), encoding="utf-8") as f:
+    text = f.read()
+  assert "| `optim.lr` | `0.001` | number > 0 |" in text
+  assert "| `input.batch_size` | `64` | integer >= 1 |" in text

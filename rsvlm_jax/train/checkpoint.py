@@ -4,9 +4,13 @@ Orbax writes each step into a temporary directory and renames it only once compl
 mid-save never leaves a partial checkpoint that `latest_step()` would pick up. `restore_latest` tells a
 checkpoint that does not fit this model (CheckpointMismatchError: nothing is touched) from a corrupt one
 (unreadable metadata, arrays or iterator state: moved to checkpoints/quarantine/, then the previous step).
+A save that fails (a full disk, ...) raises CheckpointWriteError saying which step, where, why and which
+complete step is the newest; its temporary directory is removed and the older steps are left as they were.
 """
 from __future__ import annotations
 
+import errno
+import glob
 import os
 import re
 import shutil
@@ -24,6 +28,25 @@ QUARANTINE = "quarantine"
 
 class CheckpointMismatchError(ValueError):
   """A readable checkpoint whose arrays do not fit this run's model or optimizer (a config change)."""
+
+
+class CheckpointWriteError(RuntimeError):
+  """A checkpoint could not be written (e.g. no space left on device); the older ones are intact."""
+
+
+def _no_space(e: BaseException) -> bool:
+  """Whether `e` (or an exception it was raised from) is a full disk: ENOSPC, or TensorStore's
+  RESOURCE_EXHAUSTED text for it."""
+  seen = set()
+  while e is not None and id(e) not in seen:
+    seen.add(id(e))
+    if isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EDQUOT):
+      return True
+    text = str(e)
+    if "No space left on device" in text or "ENOSPC" in text or "Disk quota exceeded" in text:
+      return True
+    e = e.__cause__ or e.__context__
+  return False
 
 
 def summarize_error(e: BaseException) -> str:
@@ -61,6 +84,7 @@ class Checkpointer:
       raise ValueError(f"Config key keep_checkpoints must be >= 0 (0 keeps every checkpoint), got {max_to_keep}")
     self.directory = os.path.abspath(directory)
     self.read_only = read_only
+    self._in_flight = None  # The step an async save is still writing.
     extra = ({"read_only": True, "create": False, "save_interval_steps": 0} if read_only else
              {"create": True, "max_to_keep": max_to_keep or None})
     self._mngr = ocp.CheckpointManager(
@@ -69,14 +93,37 @@ class Checkpointer:
         item_names=("state", "data"))
 
   def save(self, step: int, state: Any, data_state: dict[str, Any], *, force: bool = False) -> bool:
-    saved = self._mngr.save(int(step), args=ocp.args.Composite(
-        state=ocp.args.StandardSave(state), data=ocp.args.JsonSave(data_state)), force=force)
+    """Saves `step` (in the background with async_save). A failed write, this one's or the previous
+    background one's, raises CheckpointWriteError."""
+    try:
+      saved = self._mngr.save(int(step), args=ocp.args.Composite(
+          state=ocp.args.StandardSave(state), data=ocp.args.JsonSave(data_state)), force=force)
+    except Exception as e:  # pylint: disable=broad-except
+      raise self._write_error(self._in_flight or int(step), e) from e
     if saved:
       logging.info("Saving checkpoint for step %d to %s", step, self.directory)
+      self._in_flight = int(step)
     return saved
 
   def wait(self) -> None:
-    self._mngr.wait_until_finished()
+    """Waits for a background save; its failure raises CheckpointWriteError."""
+    try:
+      self._mngr.wait_until_finished()
+    except Exception as e:  # pylint: disable=broad-except
+      raise self._write_error(self._in_flight, e) from e
+    self._in_flight = None
+
+  def _write_error(self, step: int | None, e: BaseException) -> CheckpointWriteError:
+    """The error of a failed save of `step`, after removing its temporary directory (process 0)."""
+    self._in_flight = None
+    if step is not None and jax.process_index() == 0:
+      for tmp in glob.glob(os.path.join(glob.escape(self.directory), f"{step}.orbax-checkpoint-tmp*")):
+        shutil.rmtree(tmp, ignore_errors=True)
+    why = "no space left on device" if _no_space(e) else summarize_error(e)
+    done = complete_steps(self.directory)
+    newest = f"the newest complete checkpoint is step {done[-1]}" if done else "no checkpoint was written yet"
+    return CheckpointWriteError(f"Checkpoint of step {step} could not be written to {self.directory}: {why} "
+                                f"({newest})")
 
   def all_steps(self) -> list[int]:
     return sorted(self._mngr.all_steps())
@@ -170,7 +217,8 @@ def complete_steps(directory: str) -> list[int]:
   [] for a missing or empty directory, e.g. the one an eval-only run opens without saving into it."""
   if not os.path.isdir(directory):
     return []
-  mngr = ocp.CheckpointManager(os.path.abspath(directory), options=ocp.CheckpointManagerOptions(read_only=True))
+  options = ocp.CheckpointManagerOptions(read_only=True, save_interval_steps=0, create=False)  # No warning.
+  mngr = ocp.CheckpointManager(os.path.abspath(directory), options=options)
   steps = sorted(mngr.all_steps())
   mngr.close()
   return steps
@@ -213,7 +261,9 @@ def params_metadata(source: str) -> tuple[int, str, dict[str, tuple]]:
   `source` (see _step_dir), read from orbax metadata without loading any array."""
   step, directory = _step_dir(source)
   path = os.path.join(directory, "state")
-  tree = ocp.PyTreeCheckpointer().metadata(path)
+  # The handler, not a Checkpointer: `state` is one item of a step, whose _CHECKPOINT_METADATA lies one level
+  # up, and a Checkpointer warns about its absence on every read.
+  tree = ocp.PyTreeCheckpointHandler().metadata(epath.Path(path))
   tree = getattr(tree, "item_metadata", tree)
   tree = getattr(tree, "tree", tree)
   if "params" not in tree:
@@ -252,8 +302,9 @@ def restore_params(source: str, abstract_params: Any, *, fresh: str = "",
   flat = traverse_util.flatten_dict(abstract_params, sep="/")
   target = traverse_util.unflatten_dict({k: v for k, v in flat.items() if k not in new}, sep="/")
   restore_args = ocp.checkpoint_utils.construct_restore_args(target)
-  ckptr = ocp.PyTreeCheckpointer()
-  out = ckptr.restore(path, args=ocp.args.PyTreeRestore(item={"params": target},
-                                                         restore_args={"params": restore_args},
-                                                         partial_restore=True))
+  handler = ocp.PyTreeCheckpointHandler()  # See params_metadata.
+  out = handler.restore(epath.Path(path), args=ocp.args.PyTreeRestore(item={"params": target},
+                                                                       restore_args={"params": restore_args},
+                                                                       partial_restore=True))
+  handler.close()
   return step, out["params"], new

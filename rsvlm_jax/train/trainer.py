@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
 import time
 from typing import Any, Callable
 
@@ -22,11 +21,11 @@ import optax
 from absl import logging
 from flax import traverse_util
 
-from rsvlm_jax import config as config_lib
 from rsvlm_jax import config_schema
 from rsvlm_jax.data import mixed_batch
 from rsvlm_jax.data import pipeline as pipeline_lib
 from rsvlm_jax.data import run_files
+from rsvlm_jax.data import sources
 from rsvlm_jax.data import tokenizer as tokenizer_lib
 from rsvlm_jax.losses import registry as loss_registry
 from rsvlm_jax.models import rsvlm
@@ -35,6 +34,7 @@ from rsvlm_jax.runtime import mesh as mesh_lib
 from rsvlm_jax.train import checkpoint as checkpoint_lib
 from rsvlm_jax.train import metric_writer
 from rsvlm_jax.train import optimizer as optimizer_lib
+from rsvlm_jax.train import preemption
 from rsvlm_jax.train import run_lock
 from rsvlm_jax.train import run_record
 
@@ -50,19 +50,42 @@ class NonFiniteLossError(RuntimeError):
   pass
 
 
-class _Preemption:
-  """Turns SIGTERM into a flag checked between steps (save a checkpoint, exit cleanly)."""
+def _check_dataset_built(config: ml_collections.ConfigDict) -> None:
+  """The training split of input.dataset opens under input.data_dir; else a ConfigError naming the build
+  command (raised before the workdir is created or locked)."""
+  split = dict(config.input.splits).get("train", "train")
+  try:
+    sources.open_source(config.input.dataset, split, config.input.data_dir)
+  except (FileNotFoundError, ValueError) as e:
+    raise config_schema.ConfigError(f"Config keys input.dataset={config.input.dataset!r}, input.data_dir="
+                                    f"{config.input.data_dir!r}: {e}") from e
 
-  def __init__(self):
-    self.requested = False
-    try:
-      signal.signal(signal.SIGTERM, self._handle)
-    except ValueError:  # Not in the main thread (e.g. some test runners).
-      pass
 
-  def _handle(self, signum, frame):
-    del signum, frame
-    self.requested = True
+# Records whose captions are measured against input.text_len at the start of a run (evenly spaced).
+TRUNCATION_SAMPLE = 256
+
+
+def truncated_captions(pipe: pipeline_lib.InputPipeline, max_records: int = TRUNCATION_SAMPLE) -> tuple[int, int, int]:
+  """(captions longer than input.text_len tokens, captions measured, records read) over up to `max_records`
+  evenly spaced training records, tokenized with the run's tokenizer (EOS/SOT included)."""
+  n = len(pipe.source("train"))
+  indices = np.unique(np.linspace(0, n - 1, min(n, max_records)).astype(int)) if n else []
+  text_len, long, total = int(pipe.cfg.text_len), 0, 0
+  for i in indices:
+    for caption in sources.as_text_list(pipe.record("train", i)["captions"]):
+      total += 1
+      ids = np.flatnonzero(pipe.tokenizer.encode(caption, 4 * text_len + 64))
+      long += int(len(ids) and ids[-1] + 1 > text_len)  # The last id (EOS) ends the text; 0 pads it.
+  return long, total, len(indices)
+
+
+def warn_truncated_captions(pipe: pipeline_lib.InputPipeline) -> None:
+  """A warning when more than 1% of the (sampled) training captions are cut at input.text_len."""
+  long, total, records = truncated_captions(pipe)
+  if total and long > 0.01 * total:
+    logging.warning("%d of %d captions (%.1f%%) of %d training records are longer than input.text_len=%d tokens "
+                    "and are cut: raise config key input.text_len (with model.text.max_len and "
+                    "model.decoder.max_len)", long, total, 100 * long / total, records, pipe.cfg.text_len)
 
 
 def _dummy_batch(pipe: pipeline_lib.InputPipeline, batch_size: int) -> dict[str, np.ndarray]:
@@ -92,8 +115,8 @@ class Trainer:
     caches (tokenizer, DRIS scores) are read from a scratch copy. Otherwise the workdir is locked
     (run_lock) and its record (config.json, run_info.json) written once the checkpoints fit this config."""
     config = config_schema.complete(config)  # Keys a hand-written config leaves out take their defaults.
-    config_schema.check(config)
-    config_lib.validate(config)
+    config_schema.check(config)  # Unknown keys, and values outside their allowed ranges (naming the key).
+    _check_dataset_built(config)  # Before anything is written into the workdir.
     self.config, self.workdir = config, workdir
     self.read_only = (not write_record) if read_only is None else read_only
     self.model_init = None  # {"source", "step"} once config.model_init's params are loaded.
@@ -118,6 +141,8 @@ class Trainer:
     self._adopt_model_init_tokenizer(self._scratch or workdir)
     with run_files.naming_run_dir(self._scratch, workdir):
       self.pipe = pipeline_lib.InputPipeline(config, self._scratch or workdir)
+    if not self.read_only and jax.process_index() == 0:
+      warn_truncated_captions(self.pipe)
     self.model = rsvlm.make_model(config, self.pipe.tokenizer.vocab_size,
                                   **tokenizer_lib.special_ids(self.pipe.tokenizer))
     self.total_steps = int(config.total_steps)
@@ -281,7 +306,6 @@ class Trainer:
     logging.info("Train buckets: %s", json.dumps(self.pipe.bucket_report("train", training=True)))
     step_fn = self._train_step_fn()
     progress = metric_writer.Progress(self.total_steps, start, cfg.progress_every)
-    preempt = _Preemption()
     # Metrics stay on device and are fetched every sync_every steps in one transfer (dispatch runs ahead of
     # the host meanwhile); every step's loss is still checked, so a non-finite one is named exactly, and
     # nothing is checkpointed or evaluated before the steps up to it are checked.
@@ -301,46 +325,68 @@ class Trainer:
       for (step, bucket), m in zip(steps, rows):
         loss = float(m["loss"])
         if not np.isfinite(loss):
-          raise NonFiniteLossError(
-              f"Non-finite loss {loss} at step {step}; stopping. The last good checkpoint "
-              f"(step {self.ckpt.latest_step()}) in {self.ckpt.directory} is left intact.")
+          latest = self.ckpt.latest_step()
+          kept = (f"The last good checkpoint (step {latest}) in {self.ckpt.directory} is left intact."
+                  if latest is not None else f"No checkpoint was written yet (in {self.ckpt.directory}).")
+          raise NonFiniteLossError(f"Non-finite loss {loss} at step {step}; stopping. {kept}")
         if step % log_every == 0 or step == self.total_steps:
           writer.write(step, {**m, "bucket": bucket})
         progress(step, loss)
 
-    step = start
-    try:
-      for step in range(start + 1, self.total_steps + 1):
-        batch = next(it)
-        bucket = int(batch.pop("_bucket"))
-        if int(batch.pop("_step")) != step - 1:
-          raise RuntimeError("Data iterator is out of sync with the train step")
-        arrays = mesh_lib.global_batch(batch, self.mesh)
-        key = "train:" + mixed_batch.shape_key(arrays)
-        self.state, metrics = self.tracker.call(key, step_fn, self.state, arrays)
-        pending.append((step, bucket, metrics))
-        if len(pending) >= sync_every:
-          flush()
-        if step % ckpt_every == 0 or step == self.total_steps or preempt.requested:
-          flush()
-          self.ckpt.save(step, self.state, {"iterator": it.get_state(), "step": step}, force=True)
-        if stop_after is not None and step >= stop_after:
-          break
-        if preempt.requested:
-          self.ckpt.wait()
-          logging.warning("SIGTERM received: saved checkpoint at step %d, exiting cleanly", step)
-          writer.write(step, {"preempted": 1})
-          break
-        if on_eval is not None and eval_every and step % eval_every == 0 and step != self.total_steps:
-          flush()
-          writer.write(step, _flat(on_eval(self.state.params)))
+    def save(step):
       flush()
-    finally:
-      self.ckpt.wait()
-      writer.close()
+      self.ckpt.save(step, self.state, {"iterator": it.get_state(), "step": step}, force=True)
+
+    step = start
+    failed = True
+    with preemption.Signals() as signals:
+      try:
+        for step in range(start + 1, self.total_steps + 1):
+          batch = next(it)
+          bucket = int(batch.pop("_bucket"))
+          if int(batch.pop("_step")) != step - 1:
+            raise RuntimeError("Data iterator is out of sync with the train step")
+          arrays = mesh_lib.global_batch(batch, self.mesh)
+          key = "train:" + mixed_batch.shape_key(arrays)
+          self.state, metrics = self.tracker.call(key, step_fn, self.state, arrays)
+          pending.append((step, bucket, metrics))
+          if len(pending) >= sync_every:
+            flush()
+          saved = step % ckpt_every == 0 or step == self.total_steps or signals.requested
+          if saved:
+            save(step)
+          if stop_after is not None and step >= stop_after:
+            break
+          if (on_eval is not None and eval_every and step % eval_every == 0 and step != self.total_steps
+              and not signals.requested):
+            flush()
+            try:
+              with signals.interruptible():
+                results = on_eval(self.state.params)
+              writer.write(step, _flat(results))
+            except preemption.Interrupted as e:
+              logging.warning("%s during the evaluation at step %d: evaluation stopped", e, step)
+          if signals.requested:
+            if not saved:
+              save(step)
+            self.ckpt.wait()
+            logging.warning("%s received: saved checkpoint at step %d, exiting cleanly (the same command "
+                            "resumes from it)", signals.name, step)
+            writer.write(step, {"preempted": 1})
+            break
+        flush()
+        failed = False
+      finally:
+        try:
+          self.ckpt.wait()
+        except checkpoint_lib.CheckpointWriteError:
+          if not failed:
+            raise
+          logging.exception("A background checkpoint write failed too")
+        writer.close()
     elapsed = time.time() - t_start
     summary = {"steps": step - start, "train_seconds": elapsed, "compilations": self.tracker.summary(),
-               "preempted": preempt.requested}
+               "preempted": signals.requested, "signal": signals.name}
     logging.info("Trained %d steps in %.1fs; compilations per (function, shapes): %s", step - start, elapsed,
                  json.dumps(self.tracker.summary()))
     return summary
