@@ -30,6 +30,7 @@ from rsvlm_jax.data import transforms
 from rsvlm_jax.dris import buckets as buckets_lib
 from rsvlm_jax.dris import calibration
 from rsvlm_jax.models import rsvlm
+from rsvlm_jax.runtime import compile_counter
 
 
 def as_config_dict(config: dict[str, Any]) -> ml_collections.ConfigDict:
@@ -39,14 +40,100 @@ def as_config_dict(config: dict[str, Any]) -> ml_collections.ConfigDict:
 
 
 def read_config(directory: str) -> ml_collections.ConfigDict:
+  """DIRECTORY/config.json as a full ConfigDict; a file of the wrong shape (not a JSON object, no model
+  section, a key of the wrong type) is a ValueError naming the file and the key."""
   path = os.path.join(directory, "config.json")
   if not os.path.isfile(path):
     raise FileNotFoundError(f"{directory} is neither a trained workdir nor a converted model: no config.json")
   with open(path, encoding="utf-8") as f:
     try:
-      return as_config_dict(json.load(f))
-    except json.JSONDecodeError as e:
+      raw = json.load(f)
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
       raise ValueError(f"{path}: not valid JSON ({e})") from e
+  check_config_shape(raw, path)
+  return as_config_dict(raw)
+
+
+# Sections a model's config.json must hold: without them there is no model to build.
+REQUIRED_SECTIONS = ("model", "model.image", "model.text")
+
+
+def check_config_shape(raw: Any, path: str) -> None:
+  """Raises a ValueError naming `path` and the key unless `raw` (a parsed config.json) is a JSON object
+  holding the REQUIRED_SECTIONS, each key the schema declares being of its kind (object, list, string,
+  number, boolean; null for an unset number), and the keys `load` reads being usable values."""
+  if not isinstance(raw, dict):
+    raise ValueError(f"{path}: expected a JSON object (a model config), got {_json_kind(raw)}")
+  _check_node(raw, config_schema.SCHEMA, "", path)
+  config = config_schema.upgrade(raw)
+  for key in REQUIRED_SECTIONS:
+    if _get(config, key) is None:
+      raise ValueError(f"{path}: config key {key!r} is missing; a model's config.json holds its model config "
+                       "(written by training or tools.convert_open_clip)")
+  positive = lambda v: isinstance(v, int) and not isinstance(v, bool) and v > 0
+  for key, ok, want in (
+      ("input.text_len", positive, "a positive integer"),
+      ("model.embed_dim", positive, "a positive integer"),
+      ("dris.resolutions", lambda v: isinstance(v, list) and v and all(positive(r) for r in v),
+       "a non-empty list of positive integers (image sizes in px)"),
+      ("input.preprocess", lambda v: v in ("resize", "clip"), "'resize' or 'clip'")):
+    value = _get(config, key)
+    if value is not None and not ok(value):
+      raise ValueError(f"{path}: config key {key!r} should be {want}, got {_json_kind(value)}")
+
+
+def _get(node: Any, dotted: str) -> Any:
+  for part in dotted.split("."):
+    node = node.get(part) if isinstance(node, dict) else None
+  return node
+
+
+def _json_kind(value: Any) -> str:
+  """'a list', 'an object', or the JSON of a scalar (cut at 40 characters) with its kind."""
+  if isinstance(value, dict):
+    return "an object"
+  if isinstance(value, (list, tuple)):
+    return f"a list ({json.dumps(value, default=str)[:40]})"
+  kind = ("null" if value is None else "a boolean" if isinstance(value, bool) else "a string"
+          if isinstance(value, str) else "a number")
+  return f"{kind} ({json.dumps(value, default=str)[:40]})" if value is not None else kind
+
+
+def _check_node(node: dict, schema: dict, prefix: str, path: str) -> None:
+  for key, spec in schema.items():
+    if key not in node:
+      continue
+    value, dotted = node[key], prefix + key
+    if isinstance(spec, dict):
+      want = "an object"
+      ok = isinstance(value, dict)
+    elif isinstance(spec, config_schema.Open):
+      want = "an object" + (" or null" if spec.fields_of == "decoder" else "")
+      ok = isinstance(value, dict) or (value is None and spec.fields_of == "decoder")
+    else:
+      want, ok = _kind_ok(spec.default, value)
+    if not ok:
+      raise ValueError(f"{path}: config key {dotted!r} should be {want}, got {_json_kind(value)}")
+    if isinstance(spec, dict):
+      _check_node(value, spec, dotted + ".", path)
+
+
+def _kind_ok(default: Any, value: Any) -> tuple[str, bool]:
+  """(what a key with `default` holds, whether `value` is of that kind)."""
+  number = lambda v: isinstance(v, (int, float)) and not isinstance(v, bool)
+  if isinstance(default, bool):
+    return "a boolean", isinstance(value, bool)
+  if isinstance(default, int):
+    return "an integer", (isinstance(value, int) and not isinstance(value, bool)) or value is None
+  if isinstance(default, float):
+    return "a number", number(value) or value is None
+  if isinstance(default, str):
+    return "a string", isinstance(value, str)
+  if isinstance(default, dict):
+    return "an object", isinstance(value, dict)
+  if isinstance(default, (tuple, list)):
+    return "a list of numbers", isinstance(value, (list, tuple)) and all(number(v) for v in value)
+  return "", True
 
 
 def build_model(config: ml_collections.ConfigDict, tok) -> rsvlm.Model:
@@ -106,6 +193,7 @@ class LoadedModel:
     self._encode = encode
     self._captioners = {}
     self._dris = None
+    self.compiles = compile_counter.Tracker()  # Compilations per (function, resolution, padded batch size).
 
   def input_pipeline(self, config: ml_collections.ConfigDict | None = None, run_dir: str | None = None):
     """The run's input pipeline (data/pipeline.py) over its dataset, with the tokenizer and DRIS calibration
@@ -173,41 +261,66 @@ class LoadedModel:
     ids = buckets_lib.choose_bucket(np.array([scorer(s) for s in sources], np.float32), thresholds)
     return [self.resolutions[int(i)] for i in ids]
 
-  def _run(self, fn, images, batch_size: int, resolution: int | None, dris: bool) -> list[np.ndarray]:
-    """fn(params, batch) over the images grouped by resolution in fixed-size padded batches, in input order."""
-    if isinstance(images, np.ndarray) and images.ndim == 3:
-      images = images[None]
-    items = [images[i] for i in range(len(images))] if isinstance(images, np.ndarray) else list(images)
-    sources = [self.read(x) for x in items]
-    res = self.dris_resolutions(sources) if dris else [int(resolution or self.resolution)] * len(sources)
+  def input_resolutions(self, sources: Sequence[np.ndarray], resolution: int | Sequence[int] | None = None,
+                        dris: bool = False) -> list[int]:
+    """The size (px) each source image is encoded at: its DRIS bucket (`dris`), `resolution` (one size for
+    all, or one per image) or `self.resolution`."""
+    if resolution is not None and not isinstance(resolution, (int, np.integer)):
+      if dris:
+        raise ValueError("Give per-image resolutions or dris=True, not both")
+      res = [int(r) for r in resolution]
+      if len(res) != len(sources):
+        raise ValueError(f"{len(res)} resolutions for {len(sources)} images")
+      return res
+    if dris:
+      return self.dris_resolutions(sources)
+    return [int(resolution or self.resolution)] * len(sources)
+
+  def _run(self, name: str, fn, images, batch_size: int, resolution, dris: bool) -> list[np.ndarray]:
+    """fn(params, batch) over the images grouped by resolution, in batches of at most `batch_size` padded to
+    a size of batch_buckets(batch_size) (so a small call runs a small batch, and each resolution compiles at
+    most len(batch_buckets(batch_size)) shapes), in input order."""
+    if batch_size < 1:
+      raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    sources = [self.read(x) for x in as_image_list(images)]
+    res = self.input_resolutions(sources, resolution, dris)
     out: list[np.ndarray | None] = [None] * len(sources)
     for r in sorted(set(res)):
       idx = [i for i, x in enumerate(res) if x == r]
       for start in range(0, len(idx), batch_size):
         chunk = idx[start:start + batch_size]
         exs = [self._inputs(sources[i], r) for i in chunk]
-        batch = {k: jnp.asarray(_pad_to(np.stack([e[k] for e in exs]), batch_size)) for k in exs[0]}
-        values = np.asarray(fn(self.params, batch))
+        size = padded_batch_size(len(chunk), batch_size)
+        batch = {k: jnp.asarray(_pad_to(np.stack([e[k] for e in exs]), size)) for k in exs[0]}
+        values = np.asarray(self.compiles.call(f"{name}/{r}px/batch{size}", fn, self.params, batch))
         for j, i in enumerate(chunk):
           out[i] = values[j]
     return out
 
-  def encode_images(self, images, *, batch_size: int = 32, resolution: int | None = None,
+  def encode_images(self, images, *, batch_size: int = 32, resolution: int | Sequence[int] | None = None,
                     dris: bool = False) -> np.ndarray:
-    """L2-normalised image embeddings float32 [N, E]."""
-    rows = self._run(self._encode_images, images, batch_size, resolution, dris)
+    """L2-normalised image embeddings float32 [N, E] of a list of images (or of one: then N = 1)."""
+    rows = self._run("encode_images", self._encode_images, images, batch_size, resolution, dris)
     return np.stack(rows) if rows else np.zeros((0, self.model.embed_dim), np.float32)
 
   def encode_texts(self, texts: Sequence[str] | str, *, batch_size: int = 256) -> np.ndarray:
-    """L2-normalised text embeddings float32 [N, E]."""
+    """L2-normalised text embeddings float32 [N, E] of a list of texts (or of one: then N = 1), in batches
+    of at most `batch_size` padded to a size of batch_buckets(batch_size)."""
+    if batch_size < 1:
+      raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     tokens = self.tokenize(texts)
-    out = [np.asarray(self._encode_texts(self.params, jnp.asarray(_pad_to(tokens[i:i + batch_size], batch_size))))
-           [:len(tokens[i:i + batch_size])] for i in range(0, len(tokens), batch_size)]
+    out = []
+    for start in range(0, len(tokens), batch_size):
+      chunk = tokens[start:start + batch_size]
+      size = padded_batch_size(len(chunk), batch_size)
+      z = self.compiles.call(f"encode_texts/batch{size}", self._encode_texts, self.params,
+                             jnp.asarray(_pad_to(chunk, size)))
+      out.append(np.asarray(z)[:len(chunk)])
     return np.concatenate(out) if out else np.zeros((0, self.model.embed_dim), np.float32)
 
-  def caption(self, images, *, beam: int = 0, batch_size: int = 16, resolution: int | None = None,
+  def caption(self, images, *, beam: int = 0, batch_size: int = 16, resolution: int | Sequence[int] | None = None,
               dris: bool = False) -> list[str]:
-    """Captions (greedy, or beam search with `beam` > 1)."""
+    """Captions (greedy, or beam search with `beam` > 1) of a list of images (or of one: a list of one)."""
     if not self.has_decoder:
       raise ValueError(f"The model in {self.directory} has no caption decoder (converted open_clip towers get "
                        "one by fine-tuning with configs/clip_finetune.py)")
@@ -222,8 +335,32 @@ class LoadedModel:
         return decode.greedy(model, params, img["tokens"], max_len)
 
       self._captioners[beam] = jax.jit(fn)
-    rows = self._run(self._captioners[beam], images, batch_size, resolution, dris)
+    rows = self._run(f"caption_beam{beam}", self._captioners[beam], images, batch_size, resolution, dris)
     return [self.tokenizer.decode(r) for r in rows]
+
+
+def as_image_list(images) -> list:
+  """One image (a path, os.PathLike, PIL image or [H, W, C] array) or many (a sequence of them, or one
+  [N, H, W, C] array) as a list of images."""
+  if isinstance(images, (str, bytes, os.PathLike, Image.Image)):
+    return [images]
+  if isinstance(images, np.ndarray):
+    return [images] if images.ndim <= 3 else [images[i] for i in range(len(images))]
+  return list(images)
+
+
+def batch_buckets(max_batch: int) -> tuple[int, ...]:
+  """The padded batch sizes of calls with at most `max_batch` items: powers of two below it, and itself."""
+  sizes, n = [], 1
+  while n < max_batch:
+    sizes.append(n)
+    n *= 2
+  return tuple(sizes) + (max_batch,)
+
+
+def padded_batch_size(n: int, max_batch: int) -> int:
+  """The smallest of batch_buckets(max_batch) that holds `n` (<= max_batch) items."""
+  return next(b for b in batch_buckets(max_batch) if b >= n)
 
 
 def _pad_to(x: np.ndarray, n: int) -> np.ndarray:
@@ -246,30 +383,44 @@ def load_run(workdir: str, config: ml_collections.ConfigDict | None = None) -> L
                           "model_init: train the run first, or name the weights it serves in model_init")
 
 
-def load(path: str) -> LoadedModel:
-  """A trained workdir (or its checkpoints/ or one step's directory) or a converted open_clip directory."""
-  from rsvlm_jax.train import checkpoint as checkpoint_lib  # pylint: disable=g-import-not-at-top
+def model_root(path: str) -> str:
+  """The directory holding the config.json of the model at `path` (a trained workdir, its checkpoints/ or one
+  step's directory, or a converted model); FileNotFoundError when `path` is no directory."""
   directory = os.path.abspath(os.path.expanduser(path))
   if not os.path.isdir(directory):
     raise FileNotFoundError(f"No such model directory: {directory}")
   root = directory
   for _ in range(2):  # A checkpoints/ or checkpoints/STEP path: the run's workdir holds config and tokenizer.
     if os.path.isfile(os.path.join(root, "config.json")):
-      break
+      return root
     root = os.path.dirname(root)
-  config = read_config(root if os.path.isfile(os.path.join(root, "config.json")) else directory)
+  return root if os.path.isfile(os.path.join(root, "config.json")) else directory
+
+
+def load(path: str) -> LoadedModel:
+  """A trained workdir (or its checkpoints/ or one step's directory) or a converted open_clip directory.
+
+  A config.json of the wrong shape is a ValueError naming the file and the key (see check_config_shape)."""
+  from rsvlm_jax.train import checkpoint as checkpoint_lib  # pylint: disable=g-import-not-at-top
+  directory = os.path.abspath(os.path.expanduser(path))
+  root = model_root(directory)
+  config = read_config(root)
   tok_path = tokenizer_lib.find_in_dir(root) or config.input.tokenizer_path or None
   if not tok_path:
     raise FileNotFoundError(f"{root} has no tokenizer file ({tokenizer_lib.SENTENCEPIECE_FILE} or "
                             f"{tokenizer_lib.CLIP_BPE_FILE})")
   tok = tokenizer_lib.from_file(tok_path)
-  model = build_model(config, tok)
+  try:
+    model = build_model(config, tok)
+    want = checkpoint_lib.array_shapes(
+        abstract_params(model, int(list(config.dris.resolutions)[-1]), int(config.input.text_len)))
+  except (TypeError, KeyError, ValueError, AttributeError) as e:
+    raise ValueError(f"{os.path.join(root, 'config.json')}: its model config does not make a model "
+                     f"({type(e).__name__}: {e})") from e
   step, state_path, shapes = checkpoint_lib.params_metadata(directory)
   device = jax.sharding.SingleDeviceSharding(jax.devices()[0])
   flat = {k: jax.ShapeDtypeStruct(s, jnp.float32, sharding=device) for k, s in shapes.items()}
   abstract = traverse_util.unflatten_dict(flat, sep="/")
-  want = checkpoint_lib.array_shapes(
-      abstract_params(model, int(list(config.dris.resolutions)[-1]), int(config.input.text_len)))
   bad = sorted(k for k, v in want.items() if v != shapes.get(k))
   if bad:
     raise ValueError(f"Checkpoint {state_path} does not fit the model of {root}/config.json: e.g. " + "; ".join(

@@ -7,6 +7,9 @@ import os
 
 # Packages whose records below WARNING are hidden unless asked for (orbax writes ~30 per checkpoint save).
 QUIET_PACKAGES = ("orbax",)
+# Warnings of those packages that report nothing wrong, hidden too: orbax opens a checkpoints folder read-only
+# (to list its steps) with a warning each time.
+HARMLESS_WARNINGS = ("Given directory is read only",)
 
 
 class _QuietLibraries(std_logging.Filter):
@@ -18,7 +21,11 @@ class _QuietLibraries(std_logging.Filter):
     self.level = level
 
   def filter(self, record):
-    return record.levelno >= self.level or not record.pathname.startswith(self.dirs)
+    if not record.pathname.startswith(self.dirs):
+      return True
+    if record.levelno == std_logging.WARNING and str(record.msg).startswith(HARMLESS_WARNINGS):
+      return False
+    return record.levelno >= self.level
 
 
 def _package_dirs(packages) -> tuple[str, ...]:

@@ -1,45 +1,179 @@
 """Pictures the tools write, drawn with PIL only (no plotting dependency)."""
 from __future__ import annotations
 
+import dataclasses
+import math
+import os
+from typing import Any
+
 import numpy as np
 from PIL import Image
 from PIL import ImageDraw
 from PIL import ImageFont
 
 
-def confusion_matrix_png(matrix: np.ndarray, classnames: list[str], path: str, *, cell: int = 16,
-                         title: str = "") -> None:
-  """Row-normalised confusion matrix (rows: true class, columns: predicted) as a heat map with labels."""
-  matrix = np.asarray(matrix, np.float64)
-  c = len(classnames)
-  font = ImageFont.load_default()
-  label_w = 8 + 6 * max((len(n) for n in classnames), default=1)
-  top = label_w + (18 if title else 4)
-  img = Image.new("RGB", (label_w + c * cell + 4, top + c * cell + 4), "white")
+@dataclasses.dataclass(frozen=True)
+class Text:
+  """One string of a picture: its top-left corner (of the rotated box when `vertical`), read bottom to top."""
+  xy: tuple[int, int]
+  text: str
+  fill: Any = "black"
+  vertical: bool = False
+
+
+def default_font() -> ImageFont.ImageFont:
+  """PIL's bitmap font: 6 px a character (a space too), 11 px high, Latin-1 only (see drawable).
+
+  Pillow >= 10.1's ImageFont.load_default() is a 10 px TrueType font whose space is 2 px wide: the words of a
+  caption ran together, as if the spaces had been dropped."""
+  return getattr(ImageFont, "load_default_imagefont", ImageFont.load_default)()
+
+
+def drawable(text: str, font=None) -> str:
+  """`text` on one line, with the characters `font` (default_font) cannot draw as "?"."""
+  text = " ".join(str(text).split())
+  try:
+    (font or default_font()).getlength(text)
+    return text
+  except UnicodeEncodeError:
+    return text.encode("latin-1", "replace").decode("latin-1")
+
+
+def text_width(text: str, font=None) -> float:
+  return (font or default_font()).getlength(drawable(text, font))
+
+
+def fit_text(text: str, width: float, font=None) -> str:
+  """`text`, shortened in the middle with "..." when it is wider than `width` px."""
+  text = drawable(text, font)
+  if text_width(text, font) <= width:
+    return text
+  keep = len(text)
+  while keep > 1 and text_width(text[:(keep + 1) // 2] + "..." + text[len(text) - keep // 2:], font) > width:
+    keep -= 1
+  return text[:(keep + 1) // 2] + "..." + text[len(text) - keep // 2:]
+
+
+def wrap_text(text: str, width: float, max_lines: int, font=None) -> list[str]:
+  """`text` in lines of at most `width` px, broken at spaces (a longer word is broken inside), its words
+  separated by one space; the last of `max_lines` lines ends with "..." when text is left over."""
+  words = drawable(text, font).split(" ")
+  lines, line = [], ""
+  for word in (w for w in words if w):
+    while word:
+      candidate = f"{line} {word}" if line else word
+      if text_width(candidate, font) <= width:
+        line, word = candidate, ""
+      elif line:
+        lines.append(line)
+        line = ""
+      else:  # One word wider than the line: break it.
+        cut = 1
+        while cut < len(word) and text_width(word[:cut + 1], font) <= width:
+          cut += 1
+        lines.append(word[:cut])
+        word = word[cut:]
+  if line:
+    lines.append(line)
+  if len(lines) > max_lines:
+    last = lines[max_lines - 1]
+    while last and text_width(last + "...", font) > width:
+      last = last[:-1]
+    lines = lines[:max_lines - 1] + [last.rstrip() + "..."]
+  return lines
+
+
+def _draw(img: Image.Image, texts: list[Text], font) -> None:
   draw = ImageDraw.Draw(img)
-  if title:
-    draw.text((4, 2), title, fill="black", font=font)
-  rows = matrix / np.maximum(matrix.sum(axis=1, keepdims=True), 1)
-  for i in range(c):
-    for j in range(c):
+  for t in texts:
+    if not t.vertical:
+      draw.text(t.xy, t.text, fill=t.fill, font=font)
+      continue
+    w = int(math.ceil(text_width(t.text, font))) + 2
+    strip = Image.new("RGB", (w, 12), "white")
+    ImageDraw.Draw(strip).text((1, 0), t.text, fill=t.fill, font=font)
+    img.paste(strip.rotate(90, expand=True), t.xy)
+
+
+@dataclasses.dataclass(frozen=True)
+class ConfusionLayout:
+  """Where confusion_matrix_png draws: picture size, cell size, top-left of cell (0, 0), and every string."""
+  size: tuple[int, int]
+  cell: int
+  origin: tuple[int, int]
+  texts: list[Text]
+
+
+def confusion_layout(matrix: np.ndarray, classnames: list[str], *, cell: int = 16, title: str = "",
+                     numbers: bool | None = None, max_numbered: int = 30, font=None) -> ConfusionLayout:
+  """The layout of confusion_matrix_png: the title, "predicted class" over the columns' names (read bottom to
+  top), "true class" beside the rows' names and, when `numbers` (default: up to `max_numbered` classes),
+  each cell's count (cells grow to fit it)."""
+  font = font or default_font()
+  counts = np.asarray(matrix)
+  c = len(classnames)
+  numbers = c <= max_numbered if numbers is None else numbers
+  names = [fit_text(n, 6 * 40, font) for n in classnames]  # Names cut at 40 characters.
+  if numbers and c:
+    cell = max(cell, int(max(text_width(_count(v), font) for v in counts.flat)) + 6, 14)
+  name_w = 8 + int(max((text_width(n, font) for n in names), default=6))
+  axis = 16  # The axis label's strip.
+  head = 16 if title else 2
+  left, top = axis + name_w, head + axis + name_w
+  grid = c * cell
+  pred, true = "predicted class", "true class"
+  pred_w, true_w = int(text_width(pred, font)), int(text_width(true, font))
+  size = (max(left + max(grid, pred_w) + 4, int(text_width(title, font)) + 8), top + max(grid, true_w) + 4)
+  texts = [Text((4, 2), drawable(title, font))] if title else []
+  texts.append(Text((left + max(0, (grid - pred_w) // 2), head + 1), pred))
+  texts.append(Text((2, top + max(0, (grid - true_w) // 2)), true, vertical=True))
+  for i, name in enumerate(names):
+    texts.append(Text((axis + 2, top + i * cell + (cell - 11) // 2), name))
+    texts.append(Text((left + i * cell + (cell - 12) // 2, head + axis + name_w - 4 - int(text_width(name, font))),
+                      name, vertical=True))
+  if numbers:
+    rows = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
+    for i in range(c):
+      for j in range(c):
+        n = _count(counts[i, j])
+        fill = (150, 150, 150) if counts[i, j] == 0 else ("white" if rows[i, j] > 0.6 else "black")
+        texts.append(Text((left + j * cell + (cell - int(text_width(n, font))) // 2 + 1,
+                           top + i * cell + (cell - 11) // 2), n, fill=fill))
+  return ConfusionLayout(size, cell, (left, top), texts)
+
+
+def _count(v) -> str:
+  return f"{v:g}" if isinstance(v, float) and not float(v).is_integer() else str(int(v))
+
+
+def confusion_matrix_png(matrix: np.ndarray, classnames: list[str], path: str, *, cell: int = 16,
+                         title: str = "", numbers: bool | None = None, max_numbered: int = 30) -> None:
+  """Confusion matrix (rows: true class, columns: predicted) as a heat map of the row-normalised counts, with
+  both axes and every class named and, for up to `max_numbered` classes (or as `numbers` says), each
+  cell's count printed in it. See confusion_layout."""
+  matrix = np.asarray(matrix)
+  font = default_font()
+  lay = confusion_layout(matrix, classnames, cell=cell, title=title, numbers=numbers, max_numbered=max_numbered,
+                         font=font)
+  img = Image.new("RGB", lay.size, "white")
+  draw = ImageDraw.Draw(img)
+  rows = matrix.astype(np.float64) / np.maximum(matrix.astype(np.float64).sum(axis=1, keepdims=True), 1)
+  (left, top), cell = lay.origin, lay.cell
+  for i in range(len(classnames)):
+    for j in range(len(classnames)):
       v = rows[i, j]
       colour = (int(255 * (1 - 0.85 * v)), int(255 * (1 - 0.6 * v)), 255) if i != j else (
           int(255 * (1 - 0.8 * v)), 255, int(255 * (1 - 0.8 * v)))
-      x0, y0 = label_w + j * cell, top + i * cell
+      x0, y0 = left + j * cell, top + i * cell
       draw.rectangle([x0, y0, x0 + cell - 1, y0 + cell - 1], fill=colour, outline=(220, 220, 220))
-    draw.text((4, top + i * cell + (cell - 11) // 2), classnames[i], fill="black", font=font)
-  column_labels = Image.new("RGB", (label_w, c * cell), "white")
-  cdraw = ImageDraw.Draw(column_labels)
-  for j, name in enumerate(classnames):
-    cdraw.text((4, j * cell + (cell - 11) // 2), name, fill="black", font=font)
-  img.paste(column_labels.rotate(90, expand=True), (label_w, top - label_w))
+  _draw(img, lay.texts, font)
   img.save(path)
 
 
 def line_panels_png(series: dict[str, tuple[np.ndarray, np.ndarray]], path: str, *, title: str = "",
                     panel: tuple[int, int] = (300, 170), columns: int = 3) -> None:
   """Small multiples: one line panel per named (x, y) series, with its y range and last value printed."""
-  font = ImageFont.load_default()
+  font = default_font()
   names = list(series)
   rows = max(1, -(-len(names) // columns))
   pw, ph = panel
@@ -96,21 +230,42 @@ def training_curves_png(metrics_jsonl: str, path: str) -> bool:
   return True
 
 
-def captioned_sheet_png(images: list[np.ndarray], captions: list[str], path: str, *, thumb: int = 192,
-                        columns: int = 4, lines: int = 5) -> None:
-  """A contact sheet: each image as a thumbnail with its caption wrapped underneath."""
-  import textwrap  # pylint: disable=g-import-not-at-top
-  font = ImageFont.load_default()
+def sheet_layout(captions: list[str], labels: list[str] | None = None, *, thumb: int = 192, columns: int = 4,
+                 lines: int = 5, font=None) -> tuple[tuple[int, int], list[tuple[tuple[int, int, int, int], list[Text]]]]:
+  """(size, [(image box (x, y, w, h), its strings)]) of captioned_sheet_png: per panel its label (file name,
+  size) on the first line, the image below, and the caption wrapped under it in up to `lines` lines."""
+  font = font or default_font()
   cell_h = thumb + 6 + 12 * lines
-  rows = max(1, -(-len(images) // columns))
-  sheet = Image.new("RGB", (columns * (thumb + 8), rows * cell_h), "white")
-  draw = ImageDraw.Draw(sheet)
-  for n, (image, caption) in enumerate(zip(images, captions)):
+  rows = max(1, -(-len(captions) // columns))
+  panels = []
+  for n, caption in enumerate(captions):
     x, y = (n % columns) * (thumb + 8) + 4, (n // columns) * cell_h + 2
+    texts, box = [], (x, y, thumb, thumb)
+    if labels:
+      texts.append(Text((x, y), fit_text(labels[n], thumb, font), fill=(90, 90, 90)))
+      box = (x, y + 13, thumb, thumb - 13)
+    texts += [Text((x, y + thumb + 4 + 12 * i), line) for i, line in enumerate(wrap_text(caption, thumb, lines, font))]
+    panels.append((box, texts))
+  return (columns * (thumb + 8), rows * cell_h), panels
+
+
+def sheet_label(path: str, resolution: int | None = None) -> str:
+  """A panel's label: the file name, and the size (px) the model read it at."""
+  return os.path.basename(path) + (f" \xb7 {resolution} px" if resolution else "")
+
+
+def captioned_sheet_png(images: list[np.ndarray], captions: list[str], path: str, *, thumb: int = 192,
+                        columns: int = 4, lines: int = 5, labels: list[str] | None = None) -> None:
+  """A contact sheet: each image as a thumbnail under its label (e.g. sheet_label: file name and bucket) with
+  its caption wrapped underneath. See sheet_layout."""
+  font = default_font()
+  size, panels = sheet_layout(captions, labels, thumb=thumb, columns=columns, lines=lines, font=font)
+  sheet = Image.new("RGB", size, "white")
+  for image, ((x, y, w, h), texts) in zip(images, panels):
     im = Image.fromarray(np.asarray(image, np.uint8))
-    im.thumbnail((thumb, thumb))
-    sheet.paste(im, (x + (thumb - im.width) // 2, y + (thumb - im.height) // 2))
-    wrapped = textwrap.wrap(caption, width=max(8, thumb // 6))[:lines]
-    for i, text in enumerate(wrapped):
-      draw.text((x, y + thumb + 4 + 12 * i), text, fill="black", font=font)
+    scale = min(w / im.width, h / im.height)  # Small images are enlarged (pixels kept sharp) to fill the box.
+    im = im.resize((max(1, round(im.width * scale)), max(1, round(im.height * scale))),
+                   Image.NEAREST if scale > 1 else Image.LANCZOS)
+    sheet.paste(im, (x + (w - im.width) // 2, y + (h - im.height) // 2))
+    _draw(sheet, texts, font)
   sheet.save(path)
