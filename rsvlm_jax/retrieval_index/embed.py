@@ -77,7 +77,8 @@ class Plan:
 
 def plan(store: store_lib.IndexStore, paths: Sequence[str]) -> Plan:
   """Sorts `paths` into files to embed, files already indexed (changed or not) and indexed files that moved."""
-  indexed = {r["path"]: r for r in store.rows}
+  # Rows of indexes before sha256 hold absolute paths that may run through symlinks: resolved here.
+  indexed = {r["path"] if r.get("sha256") else os.path.realpath(r["path"]): r for r in store.rows}
   todo, already, changed = [], 0, []
   for path in dict.fromkeys(os.path.realpath(p) for p in paths):  # Unique, in order.
     row = indexed.get(path)
