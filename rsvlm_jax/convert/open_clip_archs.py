@@ -60,8 +60,9 @@ def arch_from_name_or_file(model: str, model_config: str = "") -> tuple[dict[str
     with open(model_config, encoding="utf-8") as f:
       try:
         arch = json.load(f)
-      except json.JSONDecodeError as e:
+      except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise ValueError(f"--model_config {model_config}: not valid JSON ({e})") from e
+    check_shape(arch, f"--model_config {model_config}")
     return arch, bool(arch.get("quick_gelu", False))
   quick = model.endswith("-quickgelu")
   base = model[:-len("-quickgelu")] if quick else model
@@ -69,6 +70,27 @@ def arch_from_name_or_file(model: str, model_config: str = "") -> tuple[dict[str
     raise ValueError(f"Unknown open_clip model {model!r}; supported by name: {sorted(ARCHS)} (each also as "
                      "NAME-quickgelu), or pass --model_config with open_clip's JSON config of the architecture")
   return json.loads(json.dumps(ARCHS[base])), quick
+
+
+def check_shape(arch: Any, source: str) -> None:
+  """An open_clip config is a JSON object with embed_dim and the vision_cfg / text_cfg objects."""
+  if not isinstance(arch, dict):
+    raise ValueError(f"{source}: expected open_clip's JSON object {{\"embed_dim\": ..., \"vision_cfg\": {{...}}, "
+                     f"\"text_cfg\": {{...}}}}, got a JSON {type(arch).__name__}")
+  for key in ("embed_dim", "vision_cfg", "text_cfg"):
+    if key not in arch:
+      raise ValueError(f"{source}: no key {key!r} (an open_clip model config has embed_dim, vision_cfg and "
+                       "text_cfg)")
+  for key in ("vision_cfg", "text_cfg"):
+    if not isinstance(arch[key], dict):
+      raise ValueError(f"{source}: {key} is a JSON {type(arch[key]).__name__}, expected an object")
+
+
+def _number(cfg: dict[str, Any], key: str, default, where: str, kind=int):
+  value = cfg.get(key, default)
+  if isinstance(value, bool) or not isinstance(value, (int, float)) or (kind is int and value != int(value)):
+    raise ValueError(f"open_clip config {where}{key}={value!r} is not {'an integer' if kind is int else 'a number'}")
+  return kind(value)
 
 
 def _check(cfg: dict[str, Any], fixed: dict[str, Any], free: set[str], where: str) -> None:
@@ -87,11 +109,21 @@ def _size(value) -> int:
     if len(value) != 2 or value[0] != value[1]:
       raise ValueError(f"Only square image sizes are supported, got {value}")
     value = value[0]
-  return int(value)
+  return _number({"image_size": value}, "image_size", None, "vision_cfg.")
 
 
-def model_config(arch: dict[str, Any], quick_gelu: bool) -> dict[str, Any]:
-  """An open_clip config -> the `config.model` section of an rsvlm_jax model computing the same thing."""
+def model_config(arch: dict[str, Any], quick_gelu: bool, *, source: str = "") -> dict[str, Any]:
+  """An open_clip config -> the `config.model` section of an rsvlm_jax model computing the same thing.
+
+  Errors name the config key, prefixed by `source` (the --model_config file) when given."""
+  try:
+    return _model_config(arch, quick_gelu)
+  except ValueError as e:
+    raise ValueError(f"--model_config {source}: {e}" if source else str(e)) from e
+
+
+def _model_config(arch: dict[str, Any], quick_gelu: bool) -> dict[str, Any]:
+  check_shape(arch, "open_clip config")
   _check({k: v for k, v in arch.items()}, _TOP_FIXED, _TOP_FREE, "")
   v, t = dict(arch["vision_cfg"]), dict(arch["text_cfg"])
   _check(v, _VISION_FIXED, _VISION_FREE, "vision_cfg.")
@@ -99,25 +131,27 @@ def model_config(arch: dict[str, Any], quick_gelu: bool) -> dict[str, Any]:
   if isinstance(v.get("layers"), (list, tuple)):
     raise ValueError("ResNet image towers (vision_cfg.layers as a list) are not supported; use a ViT model")
   act = "quick_gelu" if quick_gelu else "gelu"
-  size, patch, width = _size(v.get("image_size", 224)), int(v.get("patch_size", 16)), int(v.get("width", 768))
+  vn = lambda key, default, kind=int: _number(v, key, default, "vision_cfg.", kind)
+  tn = lambda key, default, kind=int: _number(t, key, default, "text_cfg.", kind)
+  size, patch, width = _size(v.get("image_size", 224)), vn("patch_size", 16), vn("width", 768)
   if size % patch:
     raise ValueError(f"vision_cfg.image_size {size} is not divisible by patch_size {patch}")
-  head_width = int(v.get("head_width", 64))
+  head_width = vn("head_width", 64)
   if width % head_width:
     raise ValueError(f"vision_cfg.width {width} is not divisible by head_width {head_width}")
   grid = size // patch
-  twidth = int(t.get("width", 512))
+  twidth = tn("width", 512)
   image = {
-      "variant": f"B/{patch}", "width": width, "depth": int(v.get("layers", 12)),
-      "mlp_dim": int(width * float(v.get("mlp_ratio", 4.0))), "num_heads": width // head_width,
+      "variant": f"B/{patch}", "width": width, "depth": vn("layers", 12),
+      "mlp_dim": int(width * vn("mlp_ratio", 4.0, float)), "num_heads": width // head_width,
       "posemb_grid": (grid, grid), "pool_type": "tok", "class_token": True, "ln_pre": not v.get("no_ln_pre", False),
       "patch_bias": False, "ln_eps": 1e-5, "mlp_act": act, "remat": False,
       "pixel_mean": tuple(255.0 * m for m in OPENAI_MEAN), "pixel_std": tuple(255.0 * s for s in OPENAI_STD)}
-  text = {"width": twidth, "depth": int(t.get("layers", 12)), "num_heads": int(t.get("heads", 8)),
-          "mlp_dim": int(twidth * float(t.get("mlp_ratio", 4.0))), "max_len": int(t.get("context_length", 77)),
+  text = {"width": twidth, "depth": tn("layers", 12), "num_heads": tn("heads", 8),
+          "mlp_dim": int(twidth * tn("mlp_ratio", 4.0, float)), "max_len": tn("context_length", 77),
           "causal": True, "pool_type": "argmax", "ln_eps": 1e-5, "mlp_act": act, "remat": False}
-  return {"embed_dim": int(arch["embed_dim"]), "proj_bias": False, "region_windows": 3, "image": image,
-          "text": text, "decoder": None}
+  return {"embed_dim": _number(arch, "embed_dim", None, ""), "proj_bias": False, "region_windows": 3,
+          "image": image, "text": text, "decoder": None}
 
 
 def native_size(arch: dict[str, Any]) -> int:

@@ -1,8 +1,8 @@
 """open_clip state dicts -> rsvlm_jax params, with every key accounted for.
 
 Reads a plain state dict (`.pt`/`.bin`/`.pth` through `torch.load(weights_only=True)`, never a full
-pickle), an open_clip training checkpoint (`{"state_dict": {"module.visual....": ...}}`) or `.safetensors`
-(read without torch). The mapping consumes each key exactly once; a key the model needs and the file lacks,
+pickle), an open_clip training checkpoint (`{"state_dict": {"module.visual....": ...}}`) or safetensors
+(read without torch; recognised by its header whatever the file is called). The mapping consumes each key exactly once; a key the model needs and the file lacks,
 or a key the file holds and the mapping does not use, is an error that names it.
 
 Layout facts used (open_clip's `CLIP`): conv1 is OIHW without bias -> HWIO; Linear weights are (out, in) ->
@@ -21,11 +21,31 @@ import numpy as np
 OPENAI_METADATA_KEYS = ("input_resolution", "context_length", "vocab_size")
 
 
-def read_state_dict(path: str) -> dict[str, np.ndarray]:
-  """{key: float32 array} from a .safetensors, or a .pt/.bin/.pth state dict or training checkpoint."""
+def check_readable(path: str) -> None:
+  """Raises a clear error unless `path` is a readable file (before any slow work)."""
+  if os.path.isdir(path):
+    raise IsADirectoryError(f"--checkpoint {path} is a directory; give the checkpoint file")
   if not os.path.isfile(path):
     raise FileNotFoundError(f"Checkpoint file not found: {path}")
-  if path.endswith(".safetensors"):
+  with open(path, "rb"):
+    pass
+
+
+def is_safetensors(path: str) -> bool:
+  """Whether the file is safetensors by its header, whatever its name: an 8-byte little-endian header length
+  that fits in the file, then the header's JSON object."""
+  with open(path, "rb") as f:
+    head = f.read(9)
+  if len(head) < 9 or head[8:9] != b"{":
+    return False
+  return 2 <= int.from_bytes(head[:8], "little") <= os.path.getsize(path) - 8
+
+
+def read_state_dict(path: str) -> dict[str, np.ndarray]:
+  """{key: float32 array} from a safetensors file (by its header or its .safetensors name), or a .pt/.bin/.pth
+  state dict or training checkpoint."""
+  check_readable(path)
+  if path.endswith(".safetensors") or is_safetensors(path):
     from safetensors.numpy import load_file  # pylint: disable=g-import-not-at-top
     try:
       raw = load_file(path)
@@ -67,7 +87,7 @@ class _Keys:
   def __call__(self, key: str, shape: tuple[int, ...] | None = None) -> np.ndarray:
     if key not in self.sd:
       self.missing.append(key)
-      return np.zeros(shape or (0,), np.float32)
+      return np.zeros((0,) if shape is None else shape, np.float32)  # Reported by check().
     self.used.add(key)
     value = self.sd[key]
     if shape is not None and tuple(value.shape) != tuple(shape):

@@ -13,8 +13,10 @@ model config and never guessed later.
 The output directory is what `config.model_init=DIR` (fine-tuning, configs/clip_finetune.py) and
 `rsvlm_jax.load(DIR)` accept: config.json (model config, native resolution, open_clip preprocessing),
 tokenizer_bpe.txt.gz (the CLIP BPE merges, from the installed open_clip or --bpe_vocab), checkpoints/0/
-(orbax params) and conversion.json (source file, its SHA-256, architecture, activation). It is written
-to a temporary directory and renamed into place only when complete.
+(orbax params) and conversion.json (source file, its SHA-256, architecture, activation; written last). It is
+written to OUT.partial-PID and renamed into place only when complete (convert/output_dir.py); partial
+directories of killed conversions are removed by the next conversion to the same OUT. `--overwrite` replaces
+only a directory this converter wrote; anything else at --out is refused before the checkpoint is read.
 """
 from __future__ import annotations
 
@@ -23,7 +25,6 @@ import hashlib
 import json
 import os
 import shutil
-import sys
 
 from absl import app
 from absl import flags
@@ -31,7 +32,10 @@ from absl import logging
 
 from rsvlm_jax.convert import open_clip_archs
 from rsvlm_jax.convert import open_clip_weights
+from rsvlm_jax.convert import output_dir
 from rsvlm_jax.data import tokenizer as tokenizer_lib
+from rsvlm_jax.runtime import library_logs
+from rsvlm_jax.tools import cli
 
 
 def default_bpe_vocab() -> str:
@@ -69,17 +73,18 @@ def convert(checkpoint: str, out: str, *, model: str = "", model_config: str = "
   from rsvlm_jax.train import checkpoint as checkpoint_lib  # pylint: disable=g-import-not-at-top
 
   out = os.path.abspath(os.path.expanduser(out))
-  if os.path.exists(out) and not overwrite:
-    raise FileExistsError(f"--out {out} already exists; pass --overwrite to replace it")
+  output_dir.remove_stale(out)  # First: it may put back the model a killed conversion had moved aside.
+  output_dir.check_out(out, overwrite)
   arch, named_quick = open_clip_archs.arch_from_name_or_file(model, model_config)
   quick = bool(quick_gelu or named_quick)
-  model_cfg = open_clip_archs.model_config(arch, quick)
+  model_cfg = open_clip_archs.model_config(arch, quick, source=model_config)
   size = open_clip_archs.native_size(arch)
   bpe_vocab = bpe_vocab or default_bpe_vocab()
   tok = tokenizer_lib.from_file(bpe_vocab)
   if tok.vocab_size != open_clip_archs.vocab_size(arch):
     raise ValueError(f"--bpe_vocab {bpe_vocab} gives {tok.vocab_size} ids, the architecture's vocab is "
                      f"{open_clip_archs.vocab_size(arch)}")
+  open_clip_weights.check_readable(checkpoint)
 
   logging.info("Reading %s", checkpoint)
   sd = open_clip_weights.read_state_dict(checkpoint)
@@ -88,32 +93,27 @@ def convert(checkpoint: str, out: str, *, model: str = "", model_config: str = "
             "model": model or None, "model_config_file": model_config or None, "open_clip_config": arch,
             "activation": "quick_gelu" if quick else "gelu", "num_keys": len(sd),
             "converted_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
-  logging.info("Activation: %s. OpenAI's original CLIP weights use QuickGELU; a fine-tune keeps the activation "
-               "it was trained with (RemoteCLIP/GeoRSCLIP were trained with open_clip's non-quickgelu configs)",
-               record["activation"])
+  logging.info("Activation: %s. OpenAI's original CLIP weights and fine-tunes started from them with open_clip's "
+               "pretrained='openai' (GeoRSCLIP ViT-B-32) use QuickGELU; open_clip's plain configs (RemoteCLIP, "
+               "LAION weights) use GELU", record["activation"])
 
   tmp = f"{out}.partial-{os.getpid()}"
   shutil.rmtree(tmp, ignore_errors=True)
   os.makedirs(tmp)
   try:
+    output_dir.write_owner(tmp)
     config = converted_config(model_cfg, size, record)
     _check_against_model(config, tok, params)
     with open(os.path.join(tmp, "config.json"), "w") as f:
       json.dump(config, f, indent=2)
-    with open(os.path.join(tmp, "conversion.json"), "w") as f:
-      json.dump(record, f, indent=2)
     tok.save(os.path.join(tmp, tokenizer_lib.CLIP_BPE_FILE))
     ckpt = checkpoint_lib.Checkpointer(os.path.join(tmp, "checkpoints"), async_save=False)
     ckpt.save(0, {"params": jax.tree.map(jax.numpy.asarray, params)}, {"converted_from": record["checkpoint"]},
               force=True)
     ckpt.close()
-    if os.path.exists(out):
-      old = f"{out}.old-{os.getpid()}"
-      os.rename(out, old)
-      os.rename(tmp, out)
-      shutil.rmtree(old)
-    else:
-      os.rename(tmp, out)
+    with open(os.path.join(tmp, output_dir.CONVERSION_JSON), "w") as f:  # Last: marks the directory complete.
+      json.dump(record, f, indent=2)
+    output_dir.publish(tmp, out, overwrite)
   except BaseException:
     shutil.rmtree(tmp, ignore_errors=True)
     raise
@@ -143,13 +143,10 @@ def main(argv):
     raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
   if not FLAGS.model and not FLAGS.model_config:
     raise app.UsageError("Pass --model NAME (e.g. ViT-B-32) or --model_config FILE.json")
-  try:
+  library_logs.quiet_library_logs()
+  with cli.user_errors("convert_open_clip", cli.USER_ERRORS + (ImportError,)):
     convert(FLAGS.checkpoint, FLAGS.out, model=FLAGS.model, model_config=FLAGS.model_config,
             quick_gelu=FLAGS.quick_gelu, bpe_vocab=FLAGS.bpe_vocab, overwrite=FLAGS.overwrite)
-  except (FileNotFoundError, FileExistsError, ValueError, ImportError) as e:
-    print(f"convert_open_clip: error: {e}", file=sys.stderr)
-    sys.exit(2)
-
 
 if __name__ == "__main__":
   flags.DEFINE_string("model", "", "open_clip architecture name, e.g. ViT-B-32 (or ViT-B-32-quickgelu).")
@@ -158,6 +155,7 @@ if __name__ == "__main__":
   flags.DEFINE_string("out", None, "Output directory (model_init / rsvlm_jax.load).")
   flags.DEFINE_bool("quick_gelu", False, "The weights were trained with QuickGELU (OpenAI's original CLIP).")
   flags.DEFINE_string("bpe_vocab", "", "CLIP BPE merges file; default: the one inside the installed open_clip.")
-  flags.DEFINE_bool("overwrite", False, "Replace an existing --out directory.")
+  flags.DEFINE_bool("overwrite", False, "Replace an existing --out directory written by this converter "
+                    "(anything else is refused).")
   flags.mark_flags_as_required(["checkpoint", "out"])
   app.run(main)

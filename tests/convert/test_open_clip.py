@@ -146,6 +146,7 @@ def test_cli_writes_a_directory_and_fails_clearly(tmp_path):
   assert run.returncode == 0, run.stderr[-2000:]
   assert sorted(os.listdir(tmp_path / "out")) == ["checkpoints", "config.json", "conversion.json",
                                                   "tokenizer_bpe.txt.gz"]
+  assert "orbax" not in run.stderr and "Converted " in run.stderr, run.stderr[-3000:]  # Library chatter hidden.
   again = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
   assert again.returncode == 2 and "already exists; pass --overwrite" in again.stderr
   (tmp_path / "junk.pt").write_text("not a checkpoint")
