@@ -2,8 +2,9 @@
 
 Reads a plain state dict (`.pt`/`.bin`/`.pth` through `torch.load(weights_only=True)`, never a full
 pickle), an open_clip training checkpoint (`{"state_dict": {"module.visual....": ...}}`) or safetensors
-(read without torch; recognised by its header whatever the file is called). The mapping consumes each key exactly once; a key the model needs and the file lacks,
-or a key the file holds and the mapping does not use, is an error that names it.
+(read without torch; recognised by its header whatever the file is called). The mapping consumes each key
+exactly once; a key the model needs and the file lacks, or a key the file holds and the mapping does not use,
+is an error that names it.
 
 Layout facts used (open_clip's `CLIP`): conv1 is OIHW without bias -> HWIO; Linear weights are (out, in) ->
 transposed; `attn.in_proj_weight` (3W, W) is q, k, v stacked -> three [W, heads, W/heads] kernels;

@@ -4,11 +4,12 @@ r"""Convert an open_clip checkpoint (OpenAI CLIP, RemoteCLIP, GeoRSCLIP, SkyCLIP
       --out /models/remoteclip_b32 [--quick_gelu]
 
 --checkpoint: a plain state dict (.pt/.bin/.pth, read with torch.load(weights_only=True)), an open_clip
-training checkpoint ({"state_dict": {"module.visual...."}}) or .safetensors (read without torch).
+training checkpoint ({"state_dict": {"module.visual...."}}) or safetensors (recognised by its header whatever the
+file is called; read without torch).
 --model: ViT-B-32, ViT-B-16, ViT-L-14, ViT-L-14-336, ViT-H-14 (or NAME-quickgelu); --model_config: open_clip's
 JSON config of any other ViT architecture. --quick_gelu: the weights were trained with QuickGELU (OpenAI's
 originals; a fine-tune keeps whatever activation it was trained with). The activation is written into the
-model config and never guessed later.
+model config and never guessed later. Where to download each checkpoint, with its activation: docs/open_clip.md.
 
 The output directory is what `config.model_init=DIR` (fine-tuning, configs/clip_finetune.py) and
 `rsvlm_jax.load(DIR)` accept: config.json (model config, native resolution, open_clip preprocessing),
