@@ -1,7 +1,9 @@
 """rsvlm_jax.load of a trained workdir: the training dataset need not exist; it reproduces the run's outputs."""
 from __future__ import annotations
 
+import json
 import os
+import re
 import shutil
 
 import numpy as np
@@ -73,6 +75,12 @@ def test_load_with_dris_reads_the_runs_calibration_and_load_run_falls_back_to_mo
   assert len(set(want)) > 1, want  # Both buckets are used, so the comparison means something.
   assert model.dris_resolutions(images) == want
   z = model.encode_images(images[:6], dris=True, batch_size=4)
+  # Each bucket's images run in batches padded to a bucketed size of their own count, not to batch_size.
+  expected = set()
+  for r in set(want[:6]):
+    n = want[:6].count(r)
+    expected |= {f"encode_images/{r}px/batch{loading.padded_batch_size(min(4, n - s), 4)}" for s in range(0, n, 4)}
+  assert set(model.compiles.summary()) == expected, (want[:6], model.compiles.summary())
   for i in range(6):
     np.testing.assert_allclose(z[i], model.encode_images(images[i:i + 1], resolution=want[i])[0], atol=1e-5)
 
@@ -89,3 +97,54 @@ def test_load_with_dris_reads_the_runs_calibration_and_load_run_falls_back_to_mo
   config.model_init = str(workdir)
   served = loading.load_run(str(serve), config)
   assert served.directory == str(workdir) and served.step == model.step
+
+
+MODEL = {"image": {"variant": "mu/8"}, "text": {"width": 32}}
+
+
+@pytest.mark.parametrize("text,message", [
+    ("[1, 2]", r"expected a JSON object \(a model config\), got a list"),
+    ('"model"', r"expected a JSON object \(a model config\), got a string"),
+    ("{}", r"config key 'model' is missing"),
+    ('{"input": {"text_len": 32}}', r"config key 'model' is missing"),
+    ('{"model": []}', r"config key 'model' should be an object, got a list"),
+    ('{"model": {"text": {}}}', r"config key 'model.image' is missing"),
+    ('{"model": {"image": "mu/8", "text": {}}}', r"config key 'model.image' should be an object, got a string"),
+    ('{"model": {"image": {}, "text": {}, "decoder": 3}}', r"'model.decoder' should be an object or null"),
+    ('{"model": {"image": {}, "text": {}, "embed_dim": "128"}}', r"'model.embed_dim' should be an integer"),
+    ('{"model": {"image": {}, "text": {}, "embed_dim": 0}}', r"'model.embed_dim' should be a positive integer"),
+    ('{"model": {"image": {}, "text": {}}, "input": [32]}', r"config key 'input' should be an object, got a list"),
+    ('{"model": {"image": {}, "text": {}}, "input": {"text_len": "32"}}', r"'input.text_len' should be an integer"),
+    ('{"model": {"image": {}, "text": {}}, "input": {"preprocess": "crop"}}', r"'input.preprocess' should be"),
+    ('{"model": {"image": {}, "text": {}}, "dris": {"resolutions": "224"}}',
+     r"'dris.resolutions' should be a list of numbers, got a string"),
+    ('{"model": {"image": {}, "text": {}}, "dris": {"resolutions": []}}',
+     r"'dris.resolutions' should be a non-empty list of positive integers"),
+    ('{"model": {"image": {}, "text": {}}, "input": {"resolutions": [0]}}',  # An old layout, upgraded.
+     r"'dris.resolutions' should be a non-empty list of positive integers"),
+    ('{"model": {"image": {}, "text": {}}, "dris": {"coarse_to_fine": 2}}', r"'dris.coarse_to_fine' should be"),
+    ('{"model": {"image": {}, "text": {}}, "fsdp": "yes"}', r"config key 'fsdp' should be a boolean"),
+    ('{"model": ', r"not valid JSON"),
+])
+def test_a_malformed_config_json_is_one_error_naming_file_and_key(tmp_path, text, message):
+  """Every tool loads through load(): a config.json of the wrong shape is a ValueError naming it (which each
+  tool's error handler reports in one line), before any checkpoint or tokenizer is looked at."""
+  from rsvlm_jax import loading  # pylint: disable=g-import-not-at-top
+  (tmp_path / "config.json").write_text(text)
+  path = str(tmp_path / "config.json")
+  with pytest.raises(ValueError, match=re.escape(path) + ": .*" + message):
+    rsvlm_jax.load(str(tmp_path))
+  with pytest.raises(ValueError, match=message):
+    loading.read_config(str(tmp_path))
+
+
+def test_a_well_formed_config_json_reads(tmp_path):
+  from rsvlm_jax import loading  # pylint: disable=g-import-not-at-top
+  (tmp_path / "config.json").write_text(json.dumps(
+      {"model": {**MODEL, "decoder": None}, "input": {"text_len": 77, "preprocess": "clip"},
+       "dris": {"resolutions": [224]}, "keep_checkpoints": None, "converted_from": {"sha256": "0"}}))
+  config = loading.read_config(str(tmp_path))
+  assert config.model.decoder is None and list(config.dris.resolutions) == [224] and config.input.text_len == 77
+  assert loading.model_root(str(tmp_path)) == str(tmp_path)
+  (tmp_path / "checkpoints" / "5").mkdir(parents=True)
+  assert loading.model_root(str(tmp_path / "checkpoints" / "5")) == str(tmp_path)
