@@ -27,10 +27,15 @@ def run(config, workdir: str, mode: str = "train_and_eval", *, library_logs: boo
   `--mode=eval` of a trained run writes only metrics.json into its workdir (nothing at all when the
   workdir is read-only) and takes no lock, so a run can be evaluated while it trains. `library_logs`
   shows orbax's INFO lines (hidden by default).
+
+  A SIGTERM or the first SIGINT in training saves the current step and stops; in the evaluation it stops
+  the evaluation at once (no metrics.json). Then the result is {"preempted": True, "signal": NAME,
+  "interrupted": "training" | "evaluation", "train": the training summary}.
   """
   # Imported here so `--help` and flag errors stay fast.
   from rsvlm_jax import distributed  # pylint: disable=g-import-not-at-top
   from rsvlm_jax.train import checkpoint as checkpoint_lib  # pylint: disable=g-import-not-at-top
+  from rsvlm_jax.train import preemption  # pylint: disable=g-import-not-at-top
   from rsvlm_jax.train import trainer as trainer_lib  # pylint: disable=g-import-not-at-top
 
   from rsvlm_jax import config_schema  # pylint: disable=g-import-not-at-top
@@ -42,11 +47,13 @@ def run(config, workdir: str, mode: str = "train_and_eval", *, library_logs: boo
   unwritable = read_only_dir(workdir)
   trained = bool(checkpoint_lib.complete_steps(os.path.join(workdir, "checkpoints")))
   read_only = mode == "eval" and (unwritable or trained)
-  trainer = trainer_lib.Trainer(config, workdir, read_only=read_only)
-  try:
-    return _run(trainer, config, workdir, mode, write_metrics=not unwritable)
-  finally:
-    trainer.close()
+  # One handler of SIGTERM / SIGINT for the whole job, so that none falls between training and evaluation.
+  with preemption.Signals() as signals:
+    trainer = trainer_lib.Trainer(config, workdir, read_only=read_only)
+    try:
+      return _run(trainer, config, workdir, mode, signals, write_metrics=not unwritable)
+    finally:
+      trainer.close()
 
 
 # One Predictor per trainer: its jit'd functions compile once for all the evals of a run.
@@ -84,14 +91,14 @@ def _write_training_curves(workdir: str) -> None:
     logging.warning("Could not draw training_curves.png: %s", e)
 
 
-def _run(trainer, config, workdir: str, mode: str, *, write_metrics: bool) -> dict:
+def _run(trainer, config, workdir: str, mode: str, signals, *, write_metrics: bool) -> dict:
   from rsvlm_jax.evaluate import evaluators as evaluators_lib  # pylint: disable=g-import-not-at-top
   from rsvlm_jax.evaluate import report  # pylint: disable=g-import-not-at-top
   from rsvlm_jax.train import preemption  # pylint: disable=g-import-not-at-top
   import jax  # pylint: disable=g-import-not-at-top
   summary = {}
   if mode in ("train", "train_and_eval"):
-    summary = trainer.train(on_eval=lambda params: evaluate(trainer, params))
+    summary = trainer.train(on_eval=lambda params: evaluate(trainer, params), signals=signals)
     _write_training_curves(workdir)
     if summary.get("preempted"):
       return {"preempted": True, "signal": summary.get("signal"), "interrupted": "training", "train": summary}
@@ -104,7 +111,7 @@ def _run(trainer, config, workdir: str, mode: str, *, write_metrics: bool) -> di
   # A SIGTERM (a cluster's grace period) or Ctrl-C stops the evaluation at once: the checkpoint is saved, and
   # no metrics.json is written from a part of the evals.
   try:
-    with preemption.Signals() as signals, signals.interruptible():
+    with signals.interruptible():
       results = evaluate(trainer)
       largest = None
       if config.dris.eval_largest_too and trainer.pipe.buckets.num_buckets > 1:

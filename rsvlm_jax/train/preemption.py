@@ -4,7 +4,8 @@ Inside `with Signals() as signals:` the first SIGTERM or SIGINT only sets `signa
 loop checks it between steps, saves the current step and stops. A second SIGINT aborts at once
 (KeyboardInterrupt, nothing saved). Inside `signals.interruptible()` (an evaluation) a signal raises
 Interrupted right away, so an evaluation never runs on past a cluster's grace period. The previous handlers
-are back on exit.
+are back when the outermost `with` of an instance exits (the job holds one for its whole run and hands it to
+the trainer, so no signal falls between training and evaluation).
 """
 from __future__ import annotations
 
@@ -28,6 +29,7 @@ class Signals:
   def __init__(self):
     self.signum: int | None = None
     self._interruptible = 0
+    self._depth = 0
     self._previous = {}
 
   @property
@@ -39,17 +41,21 @@ class Signals:
     return signal.Signals(self.signum).name if self.signum is not None else None
 
   def __enter__(self) -> "Signals":
-    for signum in (signal.SIGTERM, signal.SIGINT):
-      try:
-        self._previous[signum] = signal.signal(signum, self._handle)
-      except ValueError:  # Not in the main thread (e.g. some test runners): signals keep their handlers.
-        pass
+    self._depth += 1
+    if self._depth == 1:
+      for signum in (signal.SIGTERM, signal.SIGINT):
+        try:
+          self._previous[signum] = signal.signal(signum, self._handle)
+        except ValueError:  # Not in the main thread (e.g. some test runners): signals keep their handlers.
+          pass
     return self
 
   def __exit__(self, *exc) -> None:
-    for signum, handler in self._previous.items():
-      signal.signal(signum, handler)
-    self._previous.clear()
+    self._depth -= 1
+    if self._depth == 0:
+      for signum, handler in self._previous.items():
+        signal.signal(signum, handler)
+      self._previous.clear()
 
   @contextlib.contextmanager
   def interruptible(self):

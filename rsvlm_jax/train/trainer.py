@@ -277,12 +277,20 @@ class Trainer:
     return jax.jit(step_fn, donate_argnums=(0,), out_shardings=(self.state_sharding, mesh_lib.replicated(self.mesh)))
 
   def train(self, stop_after: int | None = None,
-            on_eval: Callable[[Any], dict[str, dict[str, Any]]] | None = None) -> dict[str, Any]:
+            on_eval: Callable[[Any], dict[str, dict[str, Any]]] | None = None,
+            signals: preemption.Signals | None = None) -> dict[str, Any]:
     """Trains to config.total_steps (or stops after step `stop_after`), resuming from the workdir.
 
     Every config.eval_every steps (not at the last one) `on_eval(params)` returns {eval name: results},
     whose numbers are written to the metrics at that step; without it there are no mid-training evals.
+    A SIGTERM or the first SIGINT (`signals`, the caller's, or one held for this call) saves the current step
+    and stops (summary "preempted", "signal"); one during a mid-training evaluation stops it at once.
     """
+    signals = signals or preemption.Signals()
+    with signals:
+      return self._train(stop_after, on_eval, signals)
+
+  def _train(self, stop_after, on_eval, signals: preemption.Signals) -> dict[str, Any]:
     cfg = self.config
     data_state = self.restore()
     if data_state is None:
@@ -339,51 +347,50 @@ class Trainer:
 
     step = start
     failed = True
-    with preemption.Signals() as signals:
-      try:
-        for step in range(start + 1, self.total_steps + 1):
-          batch = next(it)
-          bucket = int(batch.pop("_bucket"))
-          if int(batch.pop("_step")) != step - 1:
-            raise RuntimeError("Data iterator is out of sync with the train step")
-          arrays = mesh_lib.global_batch(batch, self.mesh)
-          key = "train:" + mixed_batch.shape_key(arrays)
-          self.state, metrics = self.tracker.call(key, step_fn, self.state, arrays)
-          pending.append((step, bucket, metrics))
-          if len(pending) >= sync_every:
-            flush()
-          saved = step % ckpt_every == 0 or step == self.total_steps or signals.requested
-          if saved:
+    try:
+      for step in range(start + 1, self.total_steps + 1):
+        batch = next(it)
+        bucket = int(batch.pop("_bucket"))
+        if int(batch.pop("_step")) != step - 1:
+          raise RuntimeError("Data iterator is out of sync with the train step")
+        arrays = mesh_lib.global_batch(batch, self.mesh)
+        key = "train:" + mixed_batch.shape_key(arrays)
+        self.state, metrics = self.tracker.call(key, step_fn, self.state, arrays)
+        pending.append((step, bucket, metrics))
+        if len(pending) >= sync_every:
+          flush()
+        saved = step % ckpt_every == 0 or step == self.total_steps or signals.requested
+        if saved:
+          save(step)
+        if stop_after is not None and step >= stop_after:
+          break
+        if (on_eval is not None and eval_every and step % eval_every == 0 and step != self.total_steps
+            and not signals.requested):
+          flush()
+          try:
+            with signals.interruptible():
+              results = on_eval(self.state.params)
+            writer.write(step, _flat(results))
+          except preemption.Interrupted as e:
+            logging.warning("%s during the evaluation at step %d: evaluation stopped", e, step)
+        if signals.requested:
+          if not saved:
             save(step)
-          if stop_after is not None and step >= stop_after:
-            break
-          if (on_eval is not None and eval_every and step % eval_every == 0 and step != self.total_steps
-              and not signals.requested):
-            flush()
-            try:
-              with signals.interruptible():
-                results = on_eval(self.state.params)
-              writer.write(step, _flat(results))
-            except preemption.Interrupted as e:
-              logging.warning("%s during the evaluation at step %d: evaluation stopped", e, step)
-          if signals.requested:
-            if not saved:
-              save(step)
-            self.ckpt.wait()
-            logging.warning("%s received: saved checkpoint at step %d, exiting cleanly (the same command "
-                            "resumes from it)", signals.name, step)
-            writer.write(step, {"preempted": 1})
-            break
-        flush()
-        failed = False
-      finally:
-        try:
           self.ckpt.wait()
-        except checkpoint_lib.CheckpointWriteError:
-          if not failed:
-            raise
-          logging.exception("A background checkpoint write failed too")
-        writer.close()
+          logging.warning("%s received: saved checkpoint at step %d, exiting cleanly (the same command "
+                          "resumes from it)", signals.name, step)
+          writer.write(step, {"preempted": 1})
+          break
+      flush()
+      failed = False
+    finally:
+      try:
+        self.ckpt.wait()
+      except checkpoint_lib.CheckpointWriteError:
+        if not failed:
+          raise
+        logging.exception("A background checkpoint write failed too")
+      writer.close()
     elapsed = time.time() - t_start
     summary = {"steps": step - start, "train_seconds": elapsed, "compilations": self.tracker.summary(),
                "preempted": signals.requested, "signal": signals.name}

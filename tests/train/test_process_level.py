@@ -1,5 +1,5 @@
 """Process-level behaviour: kill -9 then resume reproduces the curve bit for bit; SIGTERM saves and
-exits 0; two local processes (one JAX cluster over gloo) match one process on the same global batch."""
+exits 0, Ctrl-C saves and exits 130, SIGTERM in the final evaluation stops it (143); two local processes (one JAX cluster over gloo) match one process on the same global batch."""
 import json
 import os
 import signal
@@ -84,6 +84,43 @@ def test_sigterm_saves_and_exits_zero(tiny_data_dir, tmp_path):
   assert "SIGTERM received: saved checkpoint at step" in out
   steps = _ckpt_steps(workdir)
   assert steps and steps[-1] >= 3
+
+
+def test_first_sigint_saves_like_sigterm_and_exits_130(tiny_data_dir, tmp_path):
+  """Ctrl-C no longer loses the steps since the last checkpoint behind a KeyboardInterrupt traceback."""
+  workdir = str(tmp_path / "int")
+  proc = subprocess.Popen(_cmd(tiny_data_dir, workdir, "steps=100000,ckpt_every=100000"), env=_env(), cwd=ROOT,
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+  ok = _wait_for(lambda: os.path.exists(os.path.join(workdir, "metrics.jsonl")) and len(_losses(workdir)) >= 3, proc)
+  proc.send_signal(signal.SIGINT)
+  out, _ = proc.communicate(timeout=120)
+  assert ok
+  assert proc.returncode == 130, out[-3000:]
+  assert "SIGINT received: saved checkpoint at step" in out
+  assert "Traceback" not in out and "KeyboardInterrupt" not in out, out[-3000:]
+  steps = _ckpt_steps(workdir)
+  assert steps and steps[-1] >= 3 and steps[-1] >= max(_losses(workdir))  # Every logged step is saved.
+
+
+def test_sigterm_during_the_final_evaluation_stops_it(tiny_data_dir, tmp_path):
+  """The evaluation stops at once (no SLURM grace period overrun): the checkpoint is saved, no metrics.json is
+  written from part of the evals, and the status is 143 (128 + SIGTERM)."""
+  workdir = str(tmp_path / "evalterm")
+  proc = subprocess.Popen(_cmd(tiny_data_dir, workdir, "steps=2,ckpt_every=2", mode="train_and_eval"), env=_env(),
+                          cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+  out = []
+  for line in proc.stdout:  # Training has ended (checkpoint 2 saved) when the trainer logs its summary.
+    out.append(line)
+    if "Trained 2 steps" in line:
+      proc.send_signal(signal.SIGTERM)
+      break
+  rest, _ = proc.communicate(timeout=120)
+  out = "".join(out) + rest
+  assert proc.returncode == 143, out[-3000:]
+  assert "SIGTERM received during the evaluation of step 2: evaluation stopped, metrics.json not written" in out
+  assert "Traceback" not in out, out[-3000:]
+  assert not os.path.exists(os.path.join(workdir, "metrics.json"))
+  assert _ckpt_steps(workdir) == [2]
 
 
 @pytest.mark.skipif(sys.platform != "linux", reason="gloo CPU collectives")

@@ -214,3 +214,102 @@ def test_library_logs_hides_and_shows_orbax_info(caplog):
       assert [r.levelno for r in caplog.records] == ([logging.INFO] if show else []) + [logging.WARNING]
   finally:
     main_lib.quiet_library_logs(True)
+
+
+def test_unbuilt_dataset_is_refused_before_the_workdir_is_touched(tmp_path):
+  from rsvlm_jax import config_schema  # pylint: disable=g-import-not-at-top
+  data_dir = str(tmp_path / "tfds")
+  os.makedirs(data_dir)
+  workdir = str(tmp_path / "run")
+  with pytest.raises(config_schema.ConfigError, match=rf"python -m rsvlm_jax.build_dataset synthetic_scenes/tiny "
+                                                      rf"--data_dir={data_dir}"):
+    main_lib.run(tiny_config(data_dir, ARGS), workdir)
+  assert not os.path.exists(workdir)
+
+
+def _no_space_on(step_to_fail):
+  """CheckpointManager.save that writes part of `step_to_fail`'s temporary directory, then hits a full disk."""
+  import errno  # pylint: disable=g-import-not-at-top
+  import orbax.checkpoint as ocp  # pylint: disable=g-import-not-at-top
+  original = ocp.CheckpointManager.save
+
+  def save(self, step, *args, **kwargs):
+    if step == step_to_fail:
+      partial = os.path.join(str(self.directory), f"{step}.orbax-checkpoint-tmp")
+      os.makedirs(os.path.join(partial, "state"), exist_ok=True)
+      with open(os.path.join(partial, "state", "part"), "wb") as f:
+        f.write(b"\0" * 100)
+      raise OSError(errno.ENOSPC, "No space left on device")
+    return original(self, step, *args, **kwargs)
+  return save
+
+
+def test_full_disk_during_a_checkpoint_says_so_and_keeps_the_older_ones(tiny_data_dir, base_run, abstract_state,
+                                                                          tmp_path, monkeypatch):
+  import orbax.checkpoint as ocp  # pylint: disable=g-import-not-at-top
+  workdir = _copy(base_run, tmp_path)
+  ckdir = os.path.join(workdir, "checkpoints")
+  shutil.rmtree(os.path.join(ckdir, "6"))  # Resume from 3; the save of 6 finds the disk full.
+  monkeypatch.setattr(ocp.CheckpointManager, "save", _no_space_on(6))
+  with pytest.raises(checkpoint_lib.CheckpointWriteError) as e:
+    main_lib.run(tiny_config(tiny_data_dir, ARGS), workdir)
+  assert str(e.value) == (f"Checkpoint of step 6 could not be written to {ckdir}: no space left on device (the "
+                          "newest complete checkpoint is step 3)")
+  assert sorted(os.listdir(ckdir)) == ["3"]  # The partial step is gone, the older one untouched.
+  assert not os.path.exists(os.path.join(workdir, "metrics.json"))
+  assert not os.path.exists(os.path.join(workdir, run_lock.LOCK_FILE))
+  step, _, _ = checkpoint_lib.Checkpointer(ckdir).restore_latest(abstract_state)
+  assert step == 3
+  monkeypatch.undo()  # Space again: the same command resumes from 3.
+  assert main_lib.run(tiny_config(tiny_data_dir, ARGS), workdir, mode="train")["steps"] == 3
+
+
+def test_full_disk_before_the_first_checkpoint(tmp_path, monkeypatch):
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  import orbax.checkpoint as ocp  # pylint: disable=g-import-not-at-top
+  monkeypatch.setattr(ocp.CheckpointManager, "save", _no_space_on(1))
+  ckpt = checkpoint_lib.Checkpointer(str(tmp_path / "checkpoints"), async_save=False)
+  with pytest.raises(checkpoint_lib.CheckpointWriteError, match=r"step 1 could not be written to .*: no space left "
+                                                                r"on device \(no checkpoint was written yet\)$"):
+    ckpt.save(1, {"a": np.zeros(3)}, {"iterator": {"next_index": 1}, "step": 1})
+  assert os.listdir(tmp_path / "checkpoints") == []
+
+
+_ENOSPC_SCRIPT = """
+import os, sys
+import numpy as np
+from rsvlm_jax.train import checkpoint as C
+d = sys.argv[1] + "/checkpoints"
+ck = C.Checkpointer(d, async_save=sys.argv[2] == "async")
+ck.save(1, {"a": np.ones(100, np.float32)}, {"iterator": {"next_index": 1}, "step": 1}); ck.wait()
+with open(sys.argv[1] + "/fill", "wb") as f:  # The rest of the file system.
+  try:
+    f.write(b"x" * 10 ** 7)
+  except OSError:
+    pass
+try:
+  ck.save(2, {"a": np.ones(100000, np.float32)}, {"iterator": {"next_index": 2}, "step": 2}); ck.wait()
+except C.CheckpointWriteError as e:
+  print("ERROR", e)
+print("LEFT", sorted(os.listdir(d)))
+"""
+
+
+@pytest.mark.parametrize("mode", ["sync", "async"])
+def test_real_full_disk_on_a_small_tmpfs(tmp_path, mode):
+  """A real ENOSPC: a 400 KiB tmpfs in a user namespace (skipped where unprivileged namespaces are off)."""
+  import sys  # pylint: disable=g-import-not-at-top
+  mnt = tmp_path / "mnt"
+  mnt.mkdir()
+  probe = subprocess.run(["unshare", "-rm", "sh", "-c", f"mount -t tmpfs -o size=400k tmpfs {mnt}"],
+                         capture_output=True)
+  if probe.returncode:
+    pytest.skip("no unprivileged mount namespace for a small tmpfs")
+  root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+  env = dict(os.environ, PYTHONPATH=root, JAX_PLATFORMS="cpu")
+  proc = subprocess.run(["unshare", "-rm", "sh", "-c", f"mount -t tmpfs -o size=400k tmpfs {mnt} && "
+                         f"{sys.executable} -c '{_ENOSPC_SCRIPT}' {mnt} {mode}"], capture_output=True, text=True,
+                        env=env, timeout=300)
+  assert (f"ERROR Checkpoint of step 2 could not be written to {mnt}/checkpoints: no space left on device (the "
+          "newest complete checkpoint is step 1)") in proc.stdout, proc.stdout + proc.stderr[-3000:]
+  assert "LEFT ['1']" in proc.stdout

@@ -124,3 +124,24 @@ def test_crash_during_save_leaves_previous_checkpoint_usable(tiny_data_dir, tmp_
   assert int(trainer.state.step) == 2
   trainer.train()
   assert 4 in checkpoint_lib.Checkpointer(ckdir).all_steps()
+
+
+def test_nan_before_any_checkpoint_says_no_checkpoint_was_written(tiny_data_dir, tmp_path, monkeypatch):
+  original = trainer_lib.Trainer._train_step_fn
+
+  def poisoned(self):
+    step_fn = original(self)
+
+    def wrapped(state, batch):
+      new_state, metrics = step_fn(state, batch)
+      return new_state, dict(metrics, loss=metrics["loss"] * jax.numpy.nan)
+
+    return wrapped
+
+  monkeypatch.setattr(trainer_lib.Trainer, "_train_step_fn", poisoned)
+  workdir = str(tmp_path / "nan")
+  trainer = trainer_lib.Trainer(tiny_config(tiny_data_dir, "steps=4,ckpt_every=4", sync_every=1), workdir)
+  with pytest.raises(trainer_lib.NonFiniteLossError) as e:
+    trainer.train()
+  assert "at step 1" in str(e.value) and "No checkpoint was written yet" in str(e.value)
+  assert "None" not in str(e.value)
