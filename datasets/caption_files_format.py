@@ -12,6 +12,7 @@ Other fields are ignored. Errors name the file and the line (`line 7 image='a.jp
 policy of `caption_formats` (strict, or skipped and listed with skip_bad_records). A file that is not UTF-8, a CSV
 without an `image` or `caption` column, or a file without rows is always fatal.
 """
+import contextlib
 import csv
 import dataclasses
 import io
@@ -27,11 +28,15 @@ from rsvlm_datasets.caption_formats import CaptionRecord
 from rsvlm_datasets.caption_formats import inside
 from rsvlm_datasets.caption_formats import read_text
 from rsvlm_datasets.caption_formats import RecordPolicy
+from rsvlm_jax.data import image_io
 
 SUFFIXES = (".csv", ".jsonl")
 REQUIRED = ("image", "caption")
 SPLITS = {"train": "train", "val": "validation", "validation": "validation", "test": "test"}
 _WINDOWS_ABSOLUTE = re.compile(r"^([A-Za-z]:)?[\\/]")
+# Characters in one CSV field: the csv module's default (128 Ki) refused long fields with a bare csv.Error.
+# The whole file is in memory already; the limit only bounds what one runaway quote makes of it.
+FIELD_LIMIT = 1 << 24
 
 
 @dataclasses.dataclass(frozen=True)
@@ -89,9 +94,95 @@ def _label(line: int, fields: Any) -> str:
   return f"line {line}" + (f" image={image!r}" if image is not None else "")
 
 
+@contextlib.contextmanager
+def _field_limit(limit: int):
+  previous = csv.field_size_limit(limit)
+  try:
+    yield
+  finally:
+    csv.field_size_limit(previous)
+
+
+def _open_quote_line(lines: list[str], first: int, last: int) -> int:
+  """The line (of first..last) where the quoted field that runs past a line end opens; `first` if none does."""
+  opened, state = first, "start"
+  for n in range(first, last + 1):
+    for c in lines[n - 1]:
+      if state == "quoted":
+        if c in "\r\n":
+          return opened
+        state = "quote" if c == '"' else "quoted"
+      elif c in ",\r\n":
+        state = "start"
+      elif state == "start" and c == '"':
+        opened, state = n, "quoted"
+      else:
+        state = "quoted" if state == "quote" and c == '"' else "field"  # '""' inside quotes is one quote.
+  return first
+
+
+def _csv_error(error: csv.Error, lines: list[str], first: int, last: int) -> str:
+  """The reason a CSV record (lines first..last) could not be read, naming where its quote opens."""
+  message = str(error)
+  if "field limit" in message:
+    return (f"a field longer than {csv.field_size_limit()} characters (an unterminated quote?): {message}")
+  if "unexpected end of data" in message:
+    return (f"unterminated quote: the quoted field opening on line {_open_quote_line(lines, first, last)} is "
+            f"never closed (it would run to the end of the file, line {last}); the lines after it are read as rows "
+            "of their own")
+  if "expected after" in message and last > first:
+    return (f"unterminated quote: the quoted field opening on line {_open_quote_line(lines, first, last)} runs "
+            f"on to line {last}, where a quote is followed by text; the lines after it are read as rows of their own")
+  if "expected after" in message:
+    return f"text after the closing quote of a field ({message}): quote the whole field, doubling quotes inside it"
+  return f"malformed CSV: {message}"
+
+
+def _swallowed_row(lines: list[str], first: int, last: int, image_column: int) -> str | None:
+  """Why a record spanning lines first..last looks like an unterminated quote (a later line in it reads as a
+  row naming an image), or None. A quote closed by one followed by a comma or line end passes the csv module."""
+  for n in range(first + 1, last + 1):
+    try:
+      row = next(csv.reader([lines[n - 1]]), [])
+    except csv.Error:
+      continue
+    if len(row) > image_column and row[image_column].strip().lower().endswith(image_io.IMAGE_EXTENSIONS):
+      return (f"unterminated quote? the quoted field opening on line {_open_quote_line(lines, first, last)} runs on "
+              f"to line {last} and holds line {n}, which reads as a row of its own ({lines[n - 1].strip()[:80]!r}); "
+              "the lines after it are read as rows of their own")
+  return None
+
+
+def _csv_records(lines: list[str], image_column: int) -> Iterator[tuple[int, Any]]:
+  """(line, values or ValueError) for the records after the header. A record that cannot be read (a quote
+  opened and never closed, text after a closing quote, an oversized field) is an error on the line where it
+  starts, and reading resumes on the next line, so the rows an unterminated quote swallowed are kept."""
+  i = 1  # Index in `lines` where the reader starts: the line after the header.
+  while i < len(lines):
+    reader = csv.reader(lines[i:], strict=True)  # strict: a quote left open, or closed too early, raises.
+    end = 0
+    try:
+      for values in reader:
+        start, end = end + 1, reader.line_num
+        problem = _swallowed_row(lines, i + start, i + end, image_column) if end > start else None
+        if problem:
+          yield i + start, ValueError(problem)
+          break
+        yield i + start, values
+      else:
+        return
+    except csv.Error as e:
+      start = end + 1
+      yield i + start, ValueError(_csv_error(e, lines, i + start, i + reader.line_num))
+    i += start  # Resume on the line after the one where the bad record starts.
+
+
 def _csv_fields(path: epath.Path, text: str) -> Iterator[tuple[int, Any]]:
-  reader = csv.reader(io.StringIO(text))
-  header = next(reader, None)
+  lines = io.StringIO(text, newline="").readlines()  # Line ends as the csv module sees them ('\r' too).
+  try:
+    header = next(csv.reader(lines[:1], strict=True), None)
+  except csv.Error as e:
+    raise BadRecordError(f"{path}:1: cannot read the header line: {e}") from e
   if not header or not any(h.strip() for h in header):
     raise BadRecordError(f"{path}: empty file (expected a header line with {', '.join(REQUIRED)}[, split])")
   names = [h.strip().lower() for h in header]
@@ -99,16 +190,16 @@ def _csv_fields(path: epath.Path, text: str) -> Iterator[tuple[int, Any]]:
   if missing:
     raise BadRecordError(f"{path}:1: the header has no {' or '.join(repr(m) for m in missing)} column "
                          f"(columns: {header}); expected image,caption[,split][,class_name]")
-  line = reader.line_num
-  for values in reader:
-    start, line = line + 1, reader.line_num
-    if not any(v.strip() for v in values):
+  for start, values in _csv_records(lines, names.index("image")):
+    if isinstance(values, Exception):
+      yield start, values
+    elif not any(v.strip() for v in values):
       continue
-    if len(values) > len(names):
+    elif len(values) > len(names):
       yield start, ValueError(f"{len(values)} fields but the header has {len(names)} (an unquoted comma in a "
                               "caption? quote it)")
-      continue
-    yield start, dict(zip(names, values))
+    else:
+      yield start, dict(zip(names, values))
 
 
 def _jsonl_fields(text: str) -> Iterator[tuple[int, Any]]:
@@ -131,14 +222,15 @@ def read_rows(path: epath.PathLike, policy: RecordPolicy) -> list[Row]:
   text = read_text(path).lstrip("\ufeff")  # Spreadsheets often write a UTF-8 byte-order mark.
   fields_iter = _csv_fields(path, text) if path.suffix.lower() == ".csv" else _jsonl_fields(text)
   rows, seen = [], 0
-  for line, fields in fields_iter:
-    seen += 1
-    try:
-      if isinstance(fields, Exception):
-        raise fields
-      rows.append(to_row(fields, line, path.parent))
-    except ValueError as e:
-      policy.reject(path, _label(line, fields), e.args[0])
+  with _field_limit(FIELD_LIMIT):
+    for line, fields in fields_iter:
+      seen += 1
+      try:
+        if isinstance(fields, Exception):
+          raise fields
+        rows.append(to_row(fields, line, path.parent))
+      except ValueError as e:
+        policy.reject(path, _label(line, fields), e.args[0])
   if not seen:
     raise BadRecordError(f"{path}: no rows: nothing to build")
   return rows

@@ -261,9 +261,9 @@ BUILD_READ_OPTIONS = image_io.ReadOptions(max_side=1 << 30)
 
 
 def read_image(path: epath.PathLike) -> tuple[bytes, tuple[int, int]]:
-  """Returns (encoded RGB image, (width, height)): 8-bit RGB JPEG bytes as-is, anything else decoded by
-  rsvlm_jax.data.image_io (16-bit and float data stretched, bands chosen, as documented there) and stored
-  as PNG.
+  """Returns (encoded RGB image, (width, height)): upright 8-bit RGB JPEG bytes as-is, anything else decoded by
+  rsvlm_jax.data.image_io (16-bit and float data stretched, bands chosen, EXIF orientation applied, as
+  documented there) and stored as PNG (lossless: a JPEG turned upright is not recompressed).
 
   Raises OSError / ValueError (image_io.ImageReadError) for an unreadable or oversized image. Encoding here
   (with PIL) keeps the build free of TensorFlow.
@@ -273,7 +273,9 @@ def read_image(path: epath.PathLike) -> tuple[bytes, tuple[int, int]]:
   if fmt == "JPEG" and mode == "RGB" and size[0] * size[1] <= BUILD_READ_OPTIONS.max_pixels:
     with Image.open(io.BytesIO(data)) as img:
       img.load()  # A truncated JPEG fails here, as a bad record.
-    return data, size
+      upright = image_io.exif_orientation(img) == 1
+    if upright:  # Training decodes the JPEG ignoring EXIF, so a turned one is stored turned upright.
+      return data, size
   array = image_io.decode_bytes(data, str(path), BUILD_READ_OPTIONS)
   buffer = io.BytesIO()
   Image.fromarray(array).save(buffer, format="PNG")

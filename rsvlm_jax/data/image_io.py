@@ -6,6 +6,11 @@ What comes out is always uint8 [H, W, 3] RGB, by these documented rules (never s
 - Data of more than 8 bits (uint16, int, float) is stretched per band between the `stretch` percentiles
   (default 2 and 98) of its finite values: those map to 0 and 255, the tails beyond them saturate (the usual
   display stretch of remote-sensing viewers); NaN/inf become 0. `stretch=(0, 100)` is a min-max stretch.
+  16-bit PNGs (gray, gray+alpha, RGB, RGBA) are read at full depth (PIL alone keeps only the high byte of
+  16-bit colour PNGs) and stretched like TIFFs.
+- Orientation: the EXIF Orientation tag of JPEG, PNG and WebP files (cameras, phones, drones) is applied, as
+  PIL.ImageOps.exif_transpose does, so the image comes out upright. A TIFF's Orientation tag is ignored, as
+  GDAL ignores it (a GeoTIFF's rows follow its georeferencing).
 - Bands: `bands` picks them by 1-based number (GDAL's convention), e.g. (4, 3, 2) for a false-colour or a
   B,G,R,NIR product; one band is replicated to gray; without `bands`, an image of 4 or more bands that is not
   RGBA/CMYK uses its first three (logged once per file), and one of 2 bands uses the first.
@@ -18,9 +23,11 @@ What comes out is always uint8 [H, W, 3] RGB, by these documented rules (never s
 from __future__ import annotations
 
 import dataclasses
+import fnmatch
+import glob
 import io
 import os
-from typing import Sequence
+from typing import Iterator, Sequence
 
 import numpy as np
 from absl import logging
@@ -151,6 +158,75 @@ def _channels_last(data: np.ndarray, axes: str) -> np.ndarray:
   return np.transpose(data, order)
 
 
+# 16-bit colour PNGs: PIL decodes them keeping the high byte of each sample (its rawmode for the PNG).
+_PNG16_COLOUR = {"RGB;16B": "RGB;16L", "RGBA;16B": "RGBA;16L"}  # -> the rawmode that keeps the low byte.
+_PNG16_GRAY_ALPHA = "LA;16B"
+
+
+def _png_samples(fh, rawmode: str) -> np.ndarray:
+  """The PNG in `fh` decoded by PIL (filters, interlacing) with its tile's rawmode replaced by `rawmode`."""
+  fh.seek(0)
+  with Image.open(fh) as im:
+    tile = im.tile[0]
+    im.tile = [tile._replace(args=rawmode) if hasattr(tile, "_replace") else (*tile[:3], rawmode)]
+    return np.asarray(im)
+
+
+def _png16(fh, rawmode: str | None) -> np.ndarray | None:
+  """The 16-bit gray+alpha, RGB or RGBA PNG in `fh` as uint16 [H, W, C] at full depth; None for any other
+  PIL rawmode.
+
+  PIL has no 16-bit colour mode. Its PNG decoder undoes the filters and interlacing, then unpacks each
+  big-endian sample to 8 bits by its high byte ('RGB;16B'); decoding with the little-endian rawmode ('RGB;16L')
+  instead yields the low bytes. Gray+alpha (4 bytes a pixel) decodes as 8-bit RGBA: G hi, G lo, A hi, A lo.
+  """
+  if rawmode in _PNG16_COLOUR:
+    high = _png_samples(fh, rawmode).astype(np.uint16)
+    return high << 8 | _png_samples(fh, _PNG16_COLOUR[rawmode])
+  if rawmode == _PNG16_GRAY_ALPHA:
+    b = _png_samples(fh, "RGBA").astype(np.uint16)
+    return np.stack([b[..., 0] << 8 | b[..., 1], b[..., 2] << 8 | b[..., 3]], -1)
+  return None
+
+
+EXIF_ORIENTATION = 0x0112
+
+
+def exif_orientation(im: Image.Image) -> int:
+  """The EXIF Orientation (1-8) of an opened JPEG/PNG/WebP; 1 (upright) when absent, invalid, or a TIFF."""
+  if im.format == "TIFF":
+    return 1
+  try:
+    value = im.getexif().get(EXIF_ORIENTATION, 1)
+  except Exception:  # pylint: disable=broad-except  # Corrupt EXIF: the pixels are still readable.
+    return 1
+  return value if isinstance(value, int) and 1 <= value <= 8 else 1
+
+
+def orient(array: np.ndarray, orientation: int) -> np.ndarray:
+  """[H, W, ...] as displayed for an EXIF Orientation value (what PIL.ImageOps.exif_transpose does)."""
+  return {
+      2: lambda a: a[:, ::-1],  # Mirrored.
+      3: lambda a: a[::-1, ::-1],  # Upside down.
+      4: lambda a: a[::-1],  # Mirrored vertically.
+      5: lambda a: a.swapaxes(0, 1),  # Transposed.
+      6: lambda a: np.rot90(a, -1),  # Camera turned clockwise: rotate 90 degrees clockwise.
+      7: lambda a: a.swapaxes(0, 1)[::-1, ::-1],  # Transverse.
+      8: lambda a: np.rot90(a, 1),  # Rotate 90 degrees counter-clockwise.
+  }.get(orientation, lambda a: a)(array)
+
+
+def _pil_array(im) -> tuple[np.ndarray, bool]:
+  """(samples, has alpha) of an opened PIL image."""
+  if im.mode in ("RGB", "L"):
+    return np.asarray(im), False
+  if im.mode in ("P", "PA", "1", "CMYK", "YCbCr", "LAB", "HSV", "RGBX"):
+    return np.asarray(im.convert("RGBA" if "transparency" in im.info or im.mode == "PA" else "RGB")), True
+  if im.mode in ("RGBA", "LA"):
+    return np.asarray(im), True
+  return np.asarray(im), False  # I;16, I, F: numeric single-band data, stretched.
+
+
 def _read_pil(fh, path: str, options: ReadOptions) -> tuple[np.ndarray, bool]:
   with Image.open(fh) as im:
     w, h = im.size
@@ -159,13 +235,13 @@ def _read_pil(fh, path: str, options: ReadOptions) -> tuple[np.ndarray, bool]:
     _limit(path, w, h, options, reducible)
     if reducible and max(w, h) > options.max_side:
       im.draft("RGB", (max(1, w * options.max_side // max(w, h)), max(1, h * options.max_side // max(w, h))))
-    if im.mode in ("RGB", "L"):
-      return np.asarray(im), False
-    if im.mode in ("P", "PA", "1", "CMYK", "YCbCr", "LAB", "HSV", "RGBX"):
-      return np.asarray(im.convert("RGBA" if "transparency" in im.info or im.mode == "PA" else "RGB")), True
-    if im.mode in ("RGBA", "LA"):
-      return np.asarray(im), True
-    return np.asarray(im), False  # I;16, I, F: numeric single-band data, stretched.
+    rawmode = im.tile[0][3] if im.format == "PNG" and len(im.tile) == 1 else None  # Before loading clears it.
+    deep = rawmode in _PNG16_COLOUR or rawmode == _PNG16_GRAY_ALPHA
+    data, alpha = (None, im.mode == "RGBA") if deep else _pil_array(im)
+    orientation = exif_orientation(im)  # After the pixels: a PNG's eXIf chunk may follow them.
+  if deep:
+    data = _png16(fh, rawmode)
+  return orient(data, orientation), alpha
 
 
 def read_image(path: str, options: ReadOptions = ReadOptions()) -> np.ndarray:
@@ -220,15 +296,83 @@ def decode(fh, source: str, options: ReadOptions = ReadOptions()) -> np.ndarray:
     Image.MAX_IMAGE_PIXELS = previous
 
 
+def _walk(root: str) -> Iterator[tuple[str, list[str]]]:
+  """(folder, file names) under `root`, following symlinked folders but never into a loop (a folder that is
+  its own ancestor, e.g. `sub/loop -> ..`)."""
+  ancestors = {root: frozenset([os.path.realpath(root)])}
+  loops = 0
+  for folder, dirs, files in os.walk(root, followlinks=True):
+    chain, keep = ancestors.pop(folder), []
+    for name in sorted(dirs):
+      real = os.path.realpath(os.path.join(folder, name))
+      if real in chain:
+        loops += 1
+        continue
+      ancestors[os.path.join(folder, name)] = chain | {real}
+      keep.append(name)
+    dirs[:] = keep
+    yield folder, files
+  if loops:
+    logging.warning("%s: skipped %d symlinked folder(s) that loop back to a folder above them", root, loops)
+
+
+def _match(parts: Sequence[str], patterns: Sequence[str]) -> bool:
+  """Path components against glob components ('**': any number of folders), as glob.glob matches them."""
+  if not patterns:
+    return not parts
+  if patterns[0] == "**":
+    return any(_match(parts[i:], patterns[1:]) for i in range(len(parts) + 1)
+               if not any(p.startswith(".") for p in parts[:i]))  # '**' skips hidden folders, as glob does.
+  return bool(parts) and (not parts[0].startswith(".") or patterns[0].startswith(".")) and (
+      fnmatch.fnmatchcase(parts[0], patterns[0]) and _match(parts[1:], patterns[1:]))
+
+
+def _glob(pattern: str) -> list[str]:
+  """glob.glob(pattern, recursive=True) without following symlink loops under '**'."""
+  parts = pattern.split(os.sep)
+  if "**" not in parts:
+    return glob.glob(pattern)
+  i = parts.index("**")
+  prefix = os.sep.join(parts[:i])  # '' for '**/*.png'; '/' for '/**/x.png'.
+  bases = glob.glob(prefix) if any(c in prefix for c in "*?[") else [prefix]
+  found = []
+  for base in bases:
+    if not os.path.isdir(base or "."):
+      continue
+    for folder, files in _walk(base or "."):
+      rel = os.path.relpath(folder, base or ".")
+      rel_parts = [] if rel == "." else rel.split(os.sep)
+      found += [os.path.join(base, *rel_parts, f) for f in files if _match(rel_parts + [f], parts[i:])]
+  return found
+
+
+def unique_files(paths: Sequence[str], what: str) -> list[str]:
+  """`paths` without those naming a file already listed (same real path, through symlinks); logs the count."""
+  seen, kept = set(), []
+  for path in paths:
+    real = os.path.realpath(path)
+    if real not in seen:
+      seen.add(real)
+      kept.append(path)
+  if len(kept) < len(paths):
+    logging.warning("%s: dropped %d path(s) naming a file already listed (symlinks to the same file)", what,
+                    len(paths) - len(kept))
+  return kept
+
+
 def expand_images(spec: str | Sequence[str], extensions: Sequence[str] = IMAGE_EXTENSIONS) -> list[str]:
-  """A directory (recursively, files with image extensions), a glob pattern, or a list -> sorted file paths."""
-  import glob  # pylint: disable=g-import-not-at-top
+  """A directory (recursively, files with image extensions), a glob pattern, or a list -> file paths.
+
+  Folders and globs give sorted paths; symlinked folders are followed except into a loop, and a file reached
+  by several paths (symlinks) is listed once, by the first of its paths in sorted order (the count dropped is
+  logged). A list keeps its order, without repeats of one file.
+  """
   if not isinstance(spec, str):
-    return [os.fspath(p) for p in spec]
+    return unique_files([os.fspath(p) for p in spec], "image list")
   if os.path.isdir(spec):
-    found = [os.path.join(d, f) for d, _, fs in os.walk(spec) for f in fs if f.lower().endswith(tuple(extensions))]
+    found = [os.path.join(d, f) for d, fs in _walk(spec) for f in fs if f.lower().endswith(tuple(extensions))]
   else:
-    found = [p for p in glob.glob(os.path.expanduser(spec), recursive=True) if os.path.isfile(p)]
+    found = [p for p in _glob(os.path.expanduser(spec)) if os.path.isfile(p)]
   if not found:
     raise FileNotFoundError(f"No image files match {spec!r}")
-  return sorted(found)
+  return unique_files(sorted(found), spec)

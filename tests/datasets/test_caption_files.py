@@ -117,3 +117,92 @@ def test_fatal_files(tmp_path):
   (m / "captions.csv").write_bytes(b"image,caption\nimages/beach_5.jpg,caf\xe9\n")
   with pytest.raises(cf.BadRecordError, match="not UTF-8"):
     fmt.parse(m / "captions.csv", cf.RecordPolicy())
+
+
+_ROWS_AFTER = ("images/forest_3.jpg,a dense forest,test\n"
+               "images/river_4.jpg,a river,val\n"
+               "images/city_6.jpg,grey buildings,train\n")
+
+
+@pytest.mark.parametrize("rest", [
+    _ROWS_AFTER,  # The quote runs to the end of the file.
+    _ROWS_AFTER + 'images/farmland_2.jpg,"fields, and a road",train\n',  # A later quote closes it: text follows.
+    _ROWS_AFTER + 'images/farmland_2.jpg,a 12 m wide road"\n',  # A later quote closes it at a line end.
+])
+def test_unterminated_quote_is_named_and_the_rows_after_it_are_kept(tmp_path, rest):
+  """One open quote swallowed every following row into one caption (a test row vanished; the build passed)."""
+  m = _manual_dir(tmp_path, "captions.csv", 'image,caption,split\n'
+                  'images/harbor_1.jpg,a harbor,train\n'
+                  'images/beach_5.jpg,"a beach with the quote never closed,train\n' + rest)
+  with pytest.raises(cf.BadRecordError, match=r"captions\.csv: line 3: unterminated quote.* the quoted field "
+                     r"opening on line 3 "):
+    fmt.parse(m / "captions.csv", cf.RecordPolicy())
+  policy = cf.RecordPolicy(skip_bad_records=True)
+  records = fmt.parse(m / "captions.csv", policy)
+  assert [s["record"] for s in policy.skipped] == ["line 3"]
+  by_image = {r.image_id: r for r in records}
+  assert "images/beach_5.jpg" not in by_image
+  assert by_image["images/forest_3.jpg"].split == "test" and by_image["images/city_6.jpg"].captions == (
+      "grey buildings",)
+  assert len(records) == 4 + (rest != _ROWS_AFTER)
+
+
+def test_unterminated_quote_fails_a_strict_build(tmp_path):
+  m = _manual_dir(tmp_path, "captions.csv", 'image,caption,split\nimages/harbor_1.jpg,"a harbor\n' + _ROWS_AFTER)
+  with pytest.raises(cf.BadRecordError, match=r"captions\.csv: line 2: unterminated quote"):
+    _build("default", m, tmp_path / "d1")
+  builder = _build("lenient", m, tmp_path / "d2")
+  assert builder.info.splits["test"].num_examples == 1 and builder.info.splits["train"].num_examples == 1
+  assert [s["record"] for s in builder.info.metadata["skipped_records"]] == ["line 2"]
+
+
+def test_quoting_that_is_valid_csv_still_reads(tmp_path):
+  m = _manual_dir(tmp_path, "captions.csv", 'image,caption,split\n'
+                  'images/harbor_1.jpg,"a harbor\r\nwith two lines, and a ""quote""",test\n'
+                  'images/beach_5.jpg,a 3" pipe,train\n'
+                  'images/city_6.jpg,"a city" at night\n')  # Text after a closing quote: not valid CSV.
+  policy = cf.RecordPolicy(skip_bad_records=True)
+  records = fmt.parse(m / "captions.csv", policy)
+  assert [(r.image_id, r.captions) for r in records] == [
+      ("images/harbor_1.jpg", ('a harbor\nwith two lines, and a "quote"',)),  # Line ends read as '\n'.
+      ("images/beach_5.jpg", ('a 3" pipe',))]
+  [skipped] = policy.skipped
+  assert skipped["record"] == "line 5" and "text after the closing quote" in skipped["reason"]
+
+
+def test_long_fields(tmp_path, monkeypatch):
+  """A field over 128 KiB raised a bare `field larger than field limit` (lenient too, no file or line)."""
+  import csv  # pylint: disable=g-import-not-at-top
+  long_caption = "a very long caption " * 10_000  # 200 KB.
+  m = _manual_dir(tmp_path, "captions.csv", f'image,caption\nimages/harbor_1.jpg,"{long_caption}"\n'
+                  'images/beach_5.jpg,a beach\n')
+  limit = csv.field_size_limit()
+  records = fmt.parse(m / "captions.csv", cf.RecordPolicy())
+  assert records[0].captions == (long_caption.strip(),) and len(records) == 2
+  assert csv.field_size_limit() == limit  # Restored for other code in the process.
+  monkeypatch.setattr(fmt, "FIELD_LIMIT", 1000)  # Past the limit: a bad record naming file and line.
+  with pytest.raises(cf.BadRecordError, match=r"captions\.csv: line 2: a field longer than 1000 characters"):
+    fmt.parse(m / "captions.csv", cf.RecordPolicy())
+  policy = cf.RecordPolicy(skip_bad_records=True)
+  assert [r.image_id for r in fmt.parse(m / "captions.csv", policy)] == ["images/beach_5.jpg"]
+  assert [s["record"] for s in policy.skipped] == ["line 2"]
+
+
+def test_builds_read_deep_pngs_and_exif_orientation_as_the_tools_do(tmp_path):
+  """A 48-bit PNG of 12-bit data (was near-black) and a JPEG tagged Orientation=6 (was stored on its side)."""
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  import png  # pylint: disable=g-import-not-at-top
+  from PIL import Image  # pylint: disable=g-import-not-at-top
+  from rsvlm_jax.data import image_io  # pylint: disable=g-import-not-at-top
+  m = _manual_dir(tmp_path, "captions.csv", "image,caption\ndeep.png,a deep scene\nturned.jpg,a turned photo\n")
+  deep = (np.arange(20 * 30 * 3).reshape(20, 30 * 3) % 4096).astype(np.uint16)
+  with open(m / "deep.png", "wb") as f:
+    png.Writer(30, 20, greyscale=False, bitdepth=16).write(f, deep.tolist())
+  exif = Image.Exif()
+  exif[image_io.EXIF_ORIENTATION] = 6
+  Image.new("RGB", (32, 16), (200, 30, 30)).save(m / "turned.jpg", exif=exif)
+  builder = _build("default", m, tmp_path / "d")
+  images = {ex["filename"].decode(): ex["image"] for ex in builder.as_data_source("train")}
+  np.testing.assert_array_equal(images["deep.png"], image_io.read_image(str(m / "deep.png")))
+  assert images["deep.png"].mean() > 80
+  assert images["turned.jpg"].shape == (32, 16, 3)
