@@ -333,7 +333,7 @@ def _glob(pattern: str) -> list[str]:
   if "**" not in parts:
     return glob.glob(pattern)
   i = parts.index("**")
-  prefix = os.sep.join(parts[:i])  # '' for '**/*.png'; '/' for '/**/x.png'.
+  prefix = os.sep.join(parts[:i]) or (os.sep if i else "")  # '' for '**/*.png', '/' for '/**/*.png'.
   bases = glob.glob(prefix) if any(c in prefix for c in "*?[") else [prefix]
   found = []
   for base in bases:
