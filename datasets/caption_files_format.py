@@ -9,7 +9,9 @@ Fields (CSV header or JSONL keys; CSV header names are matched case-insensitivel
               give, else train. Two different splits for one image are a bad record.
   class_name  optional: a scene class ('' if absent); two different ones for one image are a bad record.
 Other fields are ignored. Errors name the file and the line (`line 7 image='a.jpg'`) and follow the bad-record
-policy of `caption_formats` (strict, or skipped and listed with skip_bad_records). A file that is not UTF-8, a CSV
+policy of `caption_formats` (strict, or skipped and listed with skip_bad_records). CSV quoting is read strictly:
+a quote opened and never closed (which would swallow the rows after it into one caption), or text after a
+closing quote, is a bad record on the line where it starts, and reading resumes on the next line. A file that is not UTF-8, a CSV
 without an `image` or `caption` column, or a file without rows is always fatal.
 """
 import contextlib
