@@ -62,7 +62,7 @@ def prepare(model: str, images: str, out: str, *, sheet: str = "", bands: str = 
   return image_io.expand_images(images), options
 
 
-def _settings(model, files: list[str], beam: int, dris: bool) -> dict:
+def run_settings(model, files: list[str], beam: int, dris: bool) -> dict:
   """What the lines of a run depend on: a .partial written with other settings is not resumed."""
   return {"model": model.directory, "step": int(model.step), "beam": int(beam), "dris": bool(dris),
           "read_options": json.loads(json.dumps(dataclasses.asdict(model.read_options))),
@@ -117,22 +117,22 @@ def caption_files(model, files: list[str], out_path: str, *, beam: int = 0, dris
   counts = {"captioned": 0, "failed": 0}
   shown: tuple[list, list, list] = ([], [], [])
   partial = out_path + ".partial"
-  settings = _settings(model, files, beam, dris)
+  settings = run_settings(model, files, beam, dris)
   done = resumable_lines(partial, files, settings) if resume else []
   if done:
     logging.info("Resuming from %s: %d of %d images already done", partial, len(done), len(files))
   _retire_previous(out_path)
+  if os.path.exists(partial):  # Cut to the kept lines first, then say which settings wrote them.
+    os.truncate(partial, sum(len(line.encode("utf-8")) for line in done))
   with open(partial + ".json", "w", encoding="utf-8") as f:
     json.dump(settings, f)
+  for line in done:
+    row = json.loads(line)
+    counts["captioned" if "caption" in row else "failed"] += 1
+    if sheet and "caption" in row and len(shown[0]) < sheet_size:
+      _show(model, row, shown)
   progress = progress_lib.ItemProgress(len(files), "caption")
-  with open(partial, "w", encoding="utf-8") as out:
-    for line in done:
-      out.write(line)
-      row = json.loads(line)
-      counts["captioned" if "caption" in row else "failed"] += 1
-      if sheet and "caption" in row and len(shown[0]) < sheet_size:
-        _show(model, row, shown)
-    out.flush()
+  with open(partial, "a", encoding="utf-8") as out:
     for start in range(len(done), len(files), chunk):
       rows = _caption_chunk(model, files[start:start + chunk], beam, dris, batch, counts)
       for row, image in rows:

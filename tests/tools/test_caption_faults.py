@@ -62,17 +62,13 @@ def test_a_killed_run_resumes_from_its_finished_lines(model, tmp_path, monkeypat
   want = open(clean, encoding="utf-8").read()
   assert len(want.splitlines()) == 7 and "error" in want.splitlines()[3]
 
-  # A run killed after 4 finished lines, with a torn 5th, and an older OUT from another day.
+  # A run killed after 4 finished lines and a torn 5th, over an older OUT from another day.
   out = str(tmp_path / "captions.jsonl")
-  with open(out, "w") as f:
-    f.write('{"image": "old.png", "caption": "stale"}\n')
-  caption_tool.caption_files(model, files, out, chunk=2)  # Writes the settings file the same way.
   lines = want.splitlines(keepends=True)
-  os.replace(out, out + ".partial")
-  with open(out + ".partial.json", "w") as f:
-    json.dump(caption_tool._settings(model, files, 0, False), f)  # pylint: disable=protected-access
   with open(out + ".partial", "w", encoding="utf-8") as f:
     f.write("".join(lines[:4]) + lines[4][:20])
+  with open(out + ".partial.json", "w") as f:
+    json.dump(caption_tool.run_settings(model, files, 0, False), f)
   with open(out, "w") as f:
     f.write('{"image": "old.png", "caption": "stale"}\n')
 
@@ -110,7 +106,7 @@ def test_a_partial_of_other_settings_or_files_is_not_resumed(model, tmp_path, mo
   out = str(tmp_path / "c.jsonl")
   caption_tool.caption_files(model, files, out, chunk=2)
   want = open(out, encoding="utf-8").read()
-  settings = caption_tool._settings(model, files, 0, False)  # pylint: disable=protected-access
+  settings = caption_tool.run_settings(model, files, 0, False)
   assert caption_tool.resumable_lines(out, files, settings) == []  # No PARTIAL.json: nothing to resume.
   os.replace(out, out + ".partial")
   with open(out + ".partial.json", "w") as f:
