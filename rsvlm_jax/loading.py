@@ -6,6 +6,10 @@
     zt = model.encode_texts(["a port with many ships"])
     caps = model.caption(images)                      # models with a caption decoder
 
+One item (a path, PIL image or [H, W, 3] array; one text) is a batch of one. Calls run batches padded to a
+few sizes (batch_buckets: powers of two up to batch_size), so a small call is fast and each resolution
+compiles a bounded number of shapes (`model.compiles` counts them).
+
 Only the directory is read: config.json (model config, resolutions, preprocessing), the tokenizer file
 (tokenizer.model or tokenizer_bpe.txt.gz) and the newest complete checkpoint's params (orbax). The training
 dataset need not exist. Nothing is written into the directory.
