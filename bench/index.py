@@ -10,6 +10,8 @@ unit queries. Implementations ("impl"), in the same process:
                        with queries x dim, so batches under 250 queries of 512-d take faiss's non-BLAS loop;
   faiss_flat_ip_tuned  the same index with distance_compute_blas_threshold = 1 (BLAS for every batch) and
                        omp_set_num_threads(cpu count): what a user who tunes faiss runs;
+  faiss_flat_ip_tuned_1thread   the same with omp_set_num_threads(1) (BLAS keeps its own threads): on a busy
+                       machine faiss's OpenMP threads around BLAS compete with it and with other work;
   numpy_matmul_topk    queries @ rows.T (OpenBLAS, blocks of 65536 rows) + argpartition top k.
 Per implementation:
   build_s             seconds to make the rows searchable (ours: fixed-size chunks onto the device;
@@ -90,12 +92,15 @@ class NumpySearch:
     return None, numpy_top_k(self.db, queries, k)
 
 
-def faiss_settings(tuned: bool, default_threshold: int) -> dict:
-  """Sets faiss's BLAS threshold and threads for the `tuned` or default run; what was set."""
+FAISS_IMPLS = ("faiss_flat_ip", "faiss_flat_ip_tuned", "faiss_flat_ip_tuned_1thread")
+
+
+def faiss_settings(impl: str, default_threshold: int, default_threads: int) -> dict:
+  """Sets faiss's BLAS threshold and OpenMP threads for `impl` (one of FAISS_IMPLS); what was set."""
   faiss = search.import_faiss()
+  tuned = impl != "faiss_flat_ip"
   faiss.cvar.distance_compute_blas_threshold = 1 if tuned else default_threshold
-  if tuned:
-    faiss.omp_set_num_threads(os.cpu_count() or 1)
+  faiss.omp_set_num_threads(1 if impl.endswith("1thread") else (os.cpu_count() or 1) if tuned else default_threads)
   return {"distance_compute_blas_threshold": int(faiss.cvar.distance_compute_blas_threshold),
           "omp_threads": int(faiss.omp_get_max_threads())}
 
@@ -145,7 +150,7 @@ def main(argv):
   try:
     faiss = search.import_faiss()
     faiss_threads, default_threshold = faiss.omp_get_max_threads(), int(faiss.cvar.distance_compute_blas_threshold)
-    impls += ["faiss_flat_ip", "faiss_flat_ip_tuned"]
+    impls += list(FAISS_IMPLS)
   except ImportError as e:
     print(f"faiss rows left out: {e}")
   peak = matmul_peak(_DIM.value, _QUERIES.value, _CHUNK.value)
@@ -157,7 +162,7 @@ def main(argv):
     brute = numpy_top_k(db, queries, 10)
     found = {}
     for impl in impls:
-      settings = faiss_settings(impl.endswith("tuned"), default_threshold) if impl.startswith("faiss") else None
+      settings = faiss_settings(impl, default_threshold, faiss_threads) if impl in FAISS_IMPLS else None
       row, found[impl] = measure(impl, db, queries, max(_K.value, 10))
       row["fraction_of_peak"] = round(row["gflops_batch"] / peak["best_gflops"], 3)
       if settings:
@@ -170,6 +175,9 @@ def main(argv):
       row["recall_at_10"] = recall_at(found[row["impl"]], found.get(reference, brute))
       print(row, flush=True)
     del db
+  if any(row["fraction_of_peak"] > 1 for row in rows):
+    print("warning: a row ran above the matmul peak measured at the start: the machine's load changed during the "
+          "run (see load_average_start_end); compare rows of a quiet run only", flush=True)
   common.write_json(_OUT.value, {"sizes": [int(s) for s in _SIZES.value], "dim": _DIM.value,
                                  "queries": _QUERIES.value, "chunk_rows": _CHUNK.value, "rows": rows,
                                  "load_average_start_end": [load_start, list(os.getloadavg())],
