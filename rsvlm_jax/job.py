@@ -34,7 +34,7 @@ def run(config, workdir: str, mode: str = "train_and_eval", *, library_logs: boo
   """
   # Imported here so `--help` and flag errors stay fast.
   from rsvlm_jax import distributed  # pylint: disable=g-import-not-at-top
-  from rsvlm_jax.train import checkpoint as checkpoint_lib  # pylint: disable=g-import-not-at-top
+  from rsvlm_jax.runtime import checkpoint as checkpoint_lib  # pylint: disable=g-import-not-at-top
   from rsvlm_jax.train import preemption  # pylint: disable=g-import-not-at-top
   from rsvlm_jax.train import trainer as trainer_lib  # pylint: disable=g-import-not-at-top
 

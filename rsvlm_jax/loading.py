@@ -376,7 +376,7 @@ def _pad_to(x: np.ndarray, n: int) -> np.ndarray:
 def load_run(workdir: str, config: ml_collections.ConfigDict | None = None) -> LoadedModel:
   """The weights a run evaluates: its newest complete checkpoint, else (none yet: a run that serves another
   run's weights) those of `config.model_init` (`config` defaults to the workdir's config.json)."""
-  from rsvlm_jax.train import checkpoint as checkpoint_lib  # pylint: disable=g-import-not-at-top
+  from rsvlm_jax.runtime import checkpoint as checkpoint_lib  # pylint: disable=g-import-not-at-top
   workdir = os.path.abspath(os.path.expanduser(workdir))
   if checkpoint_lib.complete_steps(os.path.join(workdir, "checkpoints")):
     return load(workdir)
@@ -405,7 +405,7 @@ def load(path: str) -> LoadedModel:
   """A trained workdir (or its checkpoints/ or one step's directory) or a converted open_clip directory.
 
   A config.json of the wrong shape is a ValueError naming the file and the key (see check_config_shape)."""
-  from rsvlm_jax.train import checkpoint as checkpoint_lib  # pylint: disable=g-import-not-at-top
+  from rsvlm_jax.runtime import checkpoint as checkpoint_lib  # pylint: disable=g-import-not-at-top
   directory = os.path.abspath(os.path.expanduser(path))
   root = model_root(directory)
   config = read_config(root)

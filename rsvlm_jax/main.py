@@ -37,8 +37,8 @@ def main(argv):
     raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
   # Imported here so `--help` and flag errors stay fast.
   from rsvlm_jax import config_schema  # pylint: disable=g-import-not-at-top
-  from rsvlm_jax.train import checkpoint as checkpoint_lib  # pylint: disable=g-import-not-at-top
-  from rsvlm_jax.train import run_lock  # pylint: disable=g-import-not-at-top
+  from rsvlm_jax.runtime import checkpoint as checkpoint_lib  # pylint: disable=g-import-not-at-top
+  from rsvlm_jax.runtime import run_lock  # pylint: disable=g-import-not-at-top
   from rsvlm_jax.train import trainer as trainer_lib  # pylint: disable=g-import-not-at-top
   try:
     result = run(_CONFIG.value, _WORKDIR.value, _MODE.value, library_logs=_LIBRARY_LOGS.value)

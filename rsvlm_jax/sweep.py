@@ -114,7 +114,7 @@ def refuse_own_checkpoints(path: str) -> None:
   """An eval run of config.model_init's weights: refuse a folder with complete checkpoints of its own (they
   would be restored instead). The empty checkpoints/ folder an earlier evaluation leaves is fine, so an eval
   run can be repeated (e.g. at another DRIS budget)."""
-  from rsvlm_jax.train import checkpoint  # pylint: disable=g-import-not-at-top
+  from rsvlm_jax.runtime import checkpoint  # pylint: disable=g-import-not-at-top
   steps = checkpoint.complete_steps(os.path.join(path, "checkpoints"))
   if steps:
     raise FileExistsError(f"{path} holds checkpoints of its own (steps {steps}): they would be evaluated instead "

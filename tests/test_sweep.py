@@ -84,7 +84,7 @@ def test_run_sweep_honours_args_eval_runs_and_the_prepare_hook(tiny_data_dir, tm
   every run's final config and what it changes is what runs. A second call repeats only the eval run."""
   import ml_collections  # pylint: disable=g-import-not-at-top
   from rsvlm_jax import config as config_lib  # pylint: disable=g-import-not-at-top
-  from rsvlm_jax.train import checkpoint  # pylint: disable=g-import-not-at-top
+  from rsvlm_jax.runtime import checkpoint  # pylint: disable=g-import-not-at-top
   c = ml_collections.ConfigDict()
   c.base = f"{config_lib.config_path('demo.py')}:runlocal=True,steps=2,ckpt_every=2,data_dir={tiny_data_dir}"
   c.seeds = (1,)
@@ -125,7 +125,7 @@ def test_eval_run_reruns_on_its_own_workdir_but_refuses_trained_checkpoints(tmp_
   """An eval run (mode=eval, model_init_from, as bench.dris's dris_serve) that ran before leaves an empty
   checkpoints/ directory: a re-run (e.g. at another --budget) goes ahead. A complete checkpoint of its own
   would be evaluated instead of the weights it names: refused."""
-  from rsvlm_jax.train import checkpoint as checkpoint_lib  # pylint: disable=g-import-not-at-top
+  from rsvlm_jax.runtime import checkpoint as checkpoint_lib  # pylint: disable=g-import-not-at-top
   workdir = tmp_path / "dris_serve"
   sweep.refuse_own_checkpoints(str(workdir))  # Nothing there yet.
   (workdir / "checkpoints").mkdir(parents=True)

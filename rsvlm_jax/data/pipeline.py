@@ -20,7 +20,7 @@ from absl import logging
 
 from rsvlm_jax import config_schema
 from rsvlm_jax.data import batch_plan
-from rsvlm_jax.data import mixed_batch
+from rsvlm_jax.runtime import mixed_batch
 from rsvlm_jax.data import run_files
 from rsvlm_jax.data import sources
 from rsvlm_jax.data import transforms as T

@@ -12,7 +12,7 @@ import numpy as np
 import sentencepiece as spm
 from absl import logging
 
-PAD_ID, UNK_ID, BOS_ID, EOS_ID = 0, 1, 2, 3
+from rsvlm_jax.token_ids import BOS_ID, EOS_ID, PAD_ID, UNK_ID  # Re-exported: tokenizer.BOS_ID, ...
 
 
 def padded(ids: Sequence[int], max_len: int) -> np.ndarray:
@@ -138,6 +138,18 @@ def find_in_dir(directory: str) -> str | None:
     path = os.path.join(directory, name)
     if os.path.isfile(path):
       return path
+  return None
+
+
+def source_tokenizer(source: str) -> str | None:
+  """The tokenizer file (tokenizer.model, or the CLIP BPE merges of converted weights) of the run that
+  `source` (a workdir, its checkpoints/ directory or one step's directory) belongs to, or None."""
+  path = os.path.abspath(os.path.expanduser(source))
+  for _ in range(3):  # workdir, workdir/checkpoints, workdir/checkpoints/STEP.
+    found = find_in_dir(path)
+    if found:
+      return found
+    path = os.path.dirname(path)
   return None
 
 

@@ -20,6 +20,7 @@ from rsvlm_jax.dris import tiles as tiles_lib
 from rsvlm_jax.data import phrases as phrases_lib
 from rsvlm_jax.data import sources
 from rsvlm_jax.data.tokenizer import Tokenizer
+from rsvlm_jax.runtime.mixed_batch import IMAGE_KEYS  # Re-exported: transforms.IMAGE_KEYS.
 
 
 def resize(image: np.ndarray, size: int) -> np.ndarray:
@@ -126,7 +127,6 @@ class ObjectTargets:
     return ex
 
 
-IMAGE_KEYS = ("image", "tiles", "tile_boxes")  # Model inputs whose shape depends on the DRIS bucket.
 MODEL_KEYS = IMAGE_KEYS + ("text", "phrases", "obj_boxes", "obj_labels", "obj_mask", "obj_names")
 
 

@@ -8,7 +8,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.experimental import multihost_utils
 
-from rsvlm_jax.data import mixed_batch
+from rsvlm_jax.runtime import mixed_batch
 from rsvlm_jax.data.transforms import IMAGE_KEYS
 from rsvlm_jax.evaluate import decode
 from rsvlm_jax.models import rsvlm

@@ -13,11 +13,11 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 
-from rsvlm_jax.data import mixed_batch
-from rsvlm_jax.data.tokenizer import BOS_ID, EOS_ID
 from rsvlm_jax.models import region_pool
 from rsvlm_jax.models import text as text_lib
 from rsvlm_jax.models import vit
+from rsvlm_jax.runtime import mixed_batch
+from rsvlm_jax.token_ids import BOS_ID, EOS_ID
 
 
 

@@ -3,7 +3,7 @@
 `build`, `add` and `prune` hold it while they write; a second writer is refused at once with an error naming the
 index and the holder (queries read without it: index.json is replaced atomically after each commit). A lock whose
 process is gone from this host (kill -9, OOM) is stale and taken over; one held from another host can only be
-removed by hand. The liveness checks are rsvlm_jax/train/run_lock.py's.
+removed by hand. The liveness checks are rsvlm_jax/runtime/run_lock.py's.
 """
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import sys
 import time
 import uuid
 
-from rsvlm_jax.train import run_lock
+from rsvlm_jax.runtime import run_lock
 
 LOCK_FILE = "index.lock"
 

@@ -71,7 +71,7 @@ def convert(checkpoint: str, out: str, *, model: str = "", model_config: str = "
             bpe_vocab: str = "", overwrite: bool = False) -> str:
   """Converts `checkpoint` into the directory `out` (see module doc); returns `out`."""
   import jax  # pylint: disable=g-import-not-at-top
-  from rsvlm_jax.train import checkpoint as checkpoint_lib  # pylint: disable=g-import-not-at-top
+  from rsvlm_jax.runtime import checkpoint as checkpoint_lib  # pylint: disable=g-import-not-at-top
 
   out = os.path.abspath(os.path.expanduser(out))
   output_dir.remove_stale(out)  # First: it may put back the model a killed conversion had moved aside.
@@ -125,7 +125,7 @@ def convert(checkpoint: str, out: str, *, model: str = "", model_config: str = "
 def _check_against_model(config: dict, tok, params) -> None:
   """Every param the model creates exists in the converted tree with the same shape (and nothing else)."""
   from rsvlm_jax import loading  # pylint: disable=g-import-not-at-top
-  from rsvlm_jax.train import checkpoint as checkpoint_lib  # pylint: disable=g-import-not-at-top
+  from rsvlm_jax.runtime import checkpoint as checkpoint_lib  # pylint: disable=g-import-not-at-top
   model = loading.build_model(loading.as_config_dict(config), tok)
   have = checkpoint_lib.array_shapes(params)
   want = checkpoint_lib.array_shapes(loading.abstract_params(

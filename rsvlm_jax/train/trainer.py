@@ -22,7 +22,7 @@ from absl import logging
 from flax import traverse_util
 
 from rsvlm_jax import config_schema
-from rsvlm_jax.data import mixed_batch
+from rsvlm_jax.runtime import mixed_batch
 from rsvlm_jax.data import pipeline as pipeline_lib
 from rsvlm_jax.data import run_files
 from rsvlm_jax.data import sources
@@ -31,11 +31,11 @@ from rsvlm_jax.losses import registry as loss_registry
 from rsvlm_jax.models import rsvlm
 from rsvlm_jax.runtime import compile_counter
 from rsvlm_jax.runtime import mesh as mesh_lib
-from rsvlm_jax.train import checkpoint as checkpoint_lib
+from rsvlm_jax.runtime import checkpoint as checkpoint_lib
 from rsvlm_jax.train import metric_writer
 from rsvlm_jax.train import optimizer as optimizer_lib
 from rsvlm_jax.train import preemption
-from rsvlm_jax.train import run_lock
+from rsvlm_jax.runtime import run_lock
 from rsvlm_jax.train import run_record
 
 
@@ -204,7 +204,7 @@ class Trainer:
     source = self.config.model_init
     if not source or self.config.input.tokenizer_path:
       return
-    src = checkpoint_lib.source_tokenizer(source)
+    src = tokenizer_lib.source_tokenizer(source)
     if src is None:
       logging.warning("config.model_init=%s has no tokenizer.model next to it: this run trains its own from "
                       "the training captions, which matches only if the data and vocab_size are the same", source)

@@ -4,7 +4,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from rsvlm_jax.data import mixed_batch
+from rsvlm_jax.runtime import mixed_batch
 from rsvlm_jax.models import rsvlm
 from rsvlm_jax.models import vit
 from rsvlm_jax import vit_variants

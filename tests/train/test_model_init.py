@@ -19,7 +19,8 @@ def test_fixed_run_is_a_dris_at_serve_run_and_model_init_serves_it(tiny_data_dir
   config with model_init=<fixed run> loads exactly those weights and evaluates them with DRIS buckets."""
   from rsvlm_jax import job  # pylint: disable=g-import-not-at-top
   from rsvlm_jax.data import pipeline as pipeline_lib  # pylint: disable=g-import-not-at-top
-  from rsvlm_jax.train import checkpoint as checkpoint_lib  # pylint: disable=g-import-not-at-top
+  from rsvlm_jax.runtime import checkpoint as checkpoint_lib  # pylint: disable=g-import-not-at-top
+  from rsvlm_jax.data import tokenizer as tokenizer_lib  # pylint: disable=g-import-not-at-top
   from rsvlm_jax.train import trainer as trainer_lib  # pylint: disable=g-import-not-at-top
   fixed_dir = str(tmp_path / "fixed")
   fixed = tiny_config(tiny_data_dir, "steps=2,ckpt_every=2", num_devices=1, **{"dris.resolutions": (48,)})
@@ -46,7 +47,7 @@ def test_fixed_run_is_a_dris_at_serve_run_and_model_init_serves_it(tiny_data_dir
   assert sum(served) == 16 and min(served) > 0
   # The token ids are the source run's: its tokenizer is found from any checkpoint path and adopted.
   fixed_tok = tmp_path / "fixed" / "tokenizer.model"
-  assert checkpoint_lib.source_tokenizer(str(tmp_path / "fixed" / "checkpoints" / "2")) == str(fixed_tok)
+  assert tokenizer_lib.source_tokenizer(str(tmp_path / "fixed" / "checkpoints" / "2")) == str(fixed_tok)
   assert (tmp_path / "serve" / "tokenizer.model").read_bytes() == fixed_tok.read_bytes()
   other = tmp_path / "other"
   other.mkdir()

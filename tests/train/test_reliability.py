@@ -10,8 +10,8 @@ import subprocess
 import pytest
 
 from rsvlm_jax import job as main_lib
-from rsvlm_jax.train import checkpoint as checkpoint_lib
-from rsvlm_jax.train import run_lock
+from rsvlm_jax.runtime import checkpoint as checkpoint_lib
+from rsvlm_jax.runtime import run_lock
 from rsvlm_jax.train import trainer as trainer_lib
 from tests.fixtures import tiny_config
 
@@ -278,7 +278,7 @@ def test_full_disk_before_the_first_checkpoint(tmp_path, monkeypatch):
 _ENOSPC_SCRIPT = """
 import os, sys
 import numpy as np
-from rsvlm_jax.train import checkpoint as C
+from rsvlm_jax.runtime import checkpoint as C
 d = sys.argv[1] + "/checkpoints"
 ck = C.Checkpointer(d, async_save=sys.argv[2] == "async")
 ck.save(1, {"a": np.ones(100, np.float32)}, {"iterator": {"next_index": 1}, "step": 1}); ck.wait()

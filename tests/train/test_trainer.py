@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from rsvlm_jax import job as main_lib
-from rsvlm_jax.train import checkpoint as checkpoint_lib
+from rsvlm_jax.runtime import checkpoint as checkpoint_lib
 from rsvlm_jax.train import trainer as trainer_lib
 from tests.fixtures import read_jsonl, tiny_config
 

@@ -13,7 +13,7 @@ from typing import Any, Sequence
 import flax
 import numpy as np
 
-from rsvlm_jax.data.transforms import IMAGE_KEYS
+IMAGE_KEYS = ("image", "tiles", "tile_boxes")  # Model inputs whose shape depends on the DRIS bucket.
 
 
 @flax.struct.dataclass

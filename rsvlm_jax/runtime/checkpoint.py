@@ -243,19 +243,6 @@ def _step_dir(source: str) -> tuple[int, str]:
   return steps[-1], os.path.join(ckpts, str(steps[-1]))
 
 
-def source_tokenizer(source: str) -> str | None:
-  """The tokenizer file (tokenizer.model, or the CLIP BPE merges of converted weights) of the run that
-  `source` (a workdir, its checkpoints/ directory or one step's directory) belongs to, or None."""
-  from rsvlm_jax.data import tokenizer as tokenizer_lib  # pylint: disable=g-import-not-at-top
-  path = os.path.abspath(os.path.expanduser(source))
-  for _ in range(3):  # workdir, workdir/checkpoints, workdir/checkpoints/STEP.
-    found = tokenizer_lib.find_in_dir(path)
-    if found:
-      return found
-    path = os.path.dirname(path)
-  return None
-
-
 def params_metadata(source: str) -> tuple[int, str, dict[str, tuple]]:
   """(step, state directory, {"a/b/kernel": shape}) of the params in the newest complete checkpoint under
   `source` (see _step_dir), read from orbax metadata without loading any array."""
