@@ -14,6 +14,7 @@ BUILDER_MODULES = {
     "nwpu_captions": "rsvlm_datasets.nwpu_captions.nwpu_captions_dataset_builder",
     "rs_gpt4v": "rsvlm_datasets.rs_gpt4v.rs_gpt4v_dataset_builder",
     "caption_files": "rsvlm_datasets.caption_files.caption_files_dataset_builder",
+    "caption_webdataset": "rsvlm_datasets.caption_webdataset.caption_webdataset_dataset_builder",
 }
 
 

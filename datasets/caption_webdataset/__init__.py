@@ -1,0 +1,1 @@
+"""caption_webdataset dataset (TFDS builder)."""
