@@ -25,6 +25,7 @@ def get_config(arg=None):
                                 f":data_dir={arg.data_dir},seed={arg.seed},serve_dris=false")
   c = demo
   c.input.dataset = arg.dataset
+  c.input.splits.test = "validation" if arg.dataset.startswith("caption_webdataset/rs5m") else "test"  # RS5M: no test.
   c.model_init = arg.model_init  # A trained run to start from (see configs/demo.py).
   if arg.steps != -1 and arg.steps < 1:
     raise ValueError(f"Config arg 'steps' must be a positive number of steps (or -1 for the default), got {arg.steps}")
