@@ -19,9 +19,13 @@ import copy
 import dataclasses
 import fnmatch
 import math
+import sys
 from typing import Any
 
 import ml_collections
+from absl import flags
+
+from rsvlm_jax.runtime import cli
 
 
 class ConfigError(ValueError):
@@ -376,6 +380,11 @@ def markdown() -> str:
   return "\n".join(lines) + "\n"
 
 
-if __name__ == "__main__":
-  import sys  # pylint: disable=g-import-not-at-top
+def main(argv):
+  """`python -m rsvlm_jax.config_schema` (no flags): the reference table on stdout (docs/config.md)."""
+  del argv
   sys.stdout.write(markdown())
+
+
+if __name__ == "__main__":
+  cli.run(main, flags.FlagValues(), "config_schema")

@@ -80,7 +80,7 @@ def evaluate(trainer, params=None) -> dict:
 def _write_training_curves(workdir: str) -> None:
   """WORKDIR/training_curves.png from metrics.jsonl (process 0; a plotting failure never fails the run)."""
   import jax  # pylint: disable=g-import-not-at-top
-  from rsvlm_jax.tools import plots  # pylint: disable=g-import-not-at-top
+  from rsvlm_jax import plots  # pylint: disable=g-import-not-at-top
   path = os.path.join(workdir, "metrics.jsonl")
   if jax.process_index() != 0 or not os.path.isfile(path):
     return

@@ -1,4 +1,4 @@
-"""Pictures the tools write, drawn with PIL only (no plotting dependency)."""
+"""Pictures the runs and tools write (training curves, confusion matrix, captioned sheet), drawn with PIL only."""
 from __future__ import annotations
 
 import dataclasses

@@ -16,7 +16,7 @@ import socket
 
 from absl import logging
 
-from rsvlm_jax.tools import cli
+from rsvlm_jax.runtime import cli
 
 CONVERSION_JSON = "conversion.json"  # Written last: the marker of a complete conversion.
 CONFIG_JSON = "config.json"

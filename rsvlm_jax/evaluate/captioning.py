@@ -9,18 +9,20 @@ x1 scale; "METEOR" too with --meteor, which needs Java) and writes that JSON to 
 from __future__ import annotations
 
 import json
-import sys
 from typing import Any
 
-from absl import app
 from absl import flags
 
 from rsvlm_jax.evaluate import caption_metrics
+from rsvlm_jax.runtime import cli
 
-_REFS = flags.DEFINE_string("refs", None, 'JSON file {"image_id": ["reference", ...]}.')
-_PREDS = flags.DEFINE_string("preds", None, 'JSON file {"image_id": "predicted caption"}.')
-_OUT = flags.DEFINE_string("out", None, "Where to write the metrics JSON (default: print only).")
-_METEOR = flags.DEFINE_bool("meteor", False, "Also compute METEOR (needs Java; skipped if unavailable).")
+FLAGS = flags.FlagValues()  # This command's flags only (runtime/cli.py): importing it defines no global flag.
+_REFS = flags.DEFINE_string("refs", None, 'JSON file {"image_id": ["reference", ...]}.', flag_values=FLAGS)
+_PREDS = flags.DEFINE_string("preds", None, 'JSON file {"image_id": "predicted caption"}.', flag_values=FLAGS)
+_OUT = flags.DEFINE_string("out", None, "Where to write the metrics JSON (default: print only).", flag_values=FLAGS)
+_METEOR = flags.DEFINE_bool("meteor", False, "Also compute METEOR (needs Java; skipped if unavailable).",
+                            flag_values=FLAGS)
+flags.mark_flags_as_required(["refs", "preds"], flag_values=FLAGS)
 
 
 def _load_json(path: str, what: str) -> Any:
@@ -83,14 +85,12 @@ def run(refs_path: str, preds_path: str, out_path: str | None = None, meteor: bo
 
 
 def main(argv):
-  if len(argv) > 1:
-    raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
-  try:
+  del argv
+  if _OUT.value:
+    cli.check_output_file(_OUT.value, "--out")  # Before the metrics are computed.
+  with cli.user_errors("captioning", cli.USER_ERRORS + (OSError,)):
     run(_REFS.value, _PREDS.value, _OUT.value, _METEOR.value)
-  except (ValueError, OSError) as e:
-    sys.exit(f"error: {e}")
 
 
 if __name__ == "__main__":
-  flags.mark_flags_as_required(["refs", "preds"])
-  app.run(main)
+  cli.run(main, FLAGS, "captioning")

@@ -23,15 +23,35 @@ import json
 import os
 import sys
 
-from absl import app
 from absl import flags
 from absl import logging
 
 from rsvlm_jax.data import image_io
+from rsvlm_jax.runtime import cli
 from rsvlm_jax.runtime import progress as progress_lib
-from rsvlm_jax.tools import cli
 
-FLAGS = flags.FLAGS
+FLAGS = flags.FlagValues()  # This command's flags only (runtime/cli.py): importing it defines no global flag.
+flags.DEFINE_string("model", None, "A trained workdir or a fine-tuned converted model (rsvlm_jax.load).",
+                    flag_values=FLAGS)
+flags.DEFINE_string("images", None, "A directory (searched recursively) or a glob pattern of image files.",
+                    flag_values=FLAGS)
+flags.DEFINE_string("out", None, "Output JSONL file (written as OUT.partial, renamed to OUT at the end).",
+                    flag_values=FLAGS)
+flags.DEFINE_bool("dris", False, "Encode each image at its DRIS bucket (the run's calibrated thresholds).",
+                  flag_values=FLAGS)
+flags.DEFINE_integer("beam", 0, "Beam size (0 or 1: greedy).", flag_values=FLAGS)
+flags.DEFINE_string("sheet", "", "Also draw the first 16 captioned images with their captions into this PNG.",
+                    flag_values=FLAGS)
+flags.DEFINE_integer("batch", 16, "Images per batch.", flag_values=FLAGS)
+flags.DEFINE_string("bands", "", "Bands to use as RGB, 1-based, e.g. 4,3,2 (default: the first three).",
+                    flag_values=FLAGS)
+flags.DEFINE_integer("max_pixels", 100_000_000, "Larger scenes are refused unless decodable at reduced scale.",
+                     flag_values=FLAGS)
+flags.DEFINE_integer("max_side", 4096, "Scenes are reduced to this longer side before preprocessing (at least "
+                     "the model's smallest input size).", flag_values=FLAGS)
+flags.DEFINE_bool("resume", True, "Resume from the finished lines of OUT.partial left by a stopped run "
+                  "(same model, images and options); --noresume starts over.", flag_values=FLAGS)
+flags.mark_flags_as_required(["model", "images", "out"], flag_values=FLAGS)
 
 
 def prepare(model: str, images: str, out: str, *, sheet: str = "", bands: str = "", beam: int = 0,
@@ -148,7 +168,7 @@ def caption_files(model, files: list[str], out_path: str, *, beam: int = 0, dris
     if os.path.exists(leftover):
       os.remove(leftover)
   if sheet and shown[0]:
-    from rsvlm_jax.tools import plots  # pylint: disable=g-import-not-at-top
+    from rsvlm_jax import plots  # pylint: disable=g-import-not-at-top
     labels = [plots.sheet_label(r["image"], r.get("resolution")) for r in shown[2]]
     plots.captioned_sheet_png(shown[0], shown[1], sheet, labels=labels)
     logging.info("Wrote %s (%d captioned images)", sheet, len(shown[0]))
@@ -191,39 +211,23 @@ def _show(model, row: dict, shown: tuple[list, list, list]) -> None:
 
 
 def main(argv):
-  if len(argv) > 1:
-    raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+  del argv
   import rsvlm_jax  # pylint: disable=g-import-not-at-top
   from rsvlm_jax.runtime import library_logs  # pylint: disable=g-import-not-at-top
   library_logs.quiet_library_logs()
-  with cli.user_errors("caption"):
-    files, options = prepare(FLAGS.model, FLAGS.images, FLAGS.out, sheet=FLAGS.sheet, bands=FLAGS.bands,
-                             beam=FLAGS.beam, batch=FLAGS.batch, max_side=FLAGS.max_side,
-                             max_pixels=FLAGS.max_pixels)
-    model = rsvlm_jax.load(FLAGS.model)
-    model.read_options = options
-    counts = caption_files(model, files, FLAGS.out, beam=FLAGS.beam, dris=FLAGS.dris, batch=FLAGS.batch,
-                           sheet=FLAGS.sheet, resume=FLAGS.resume)
+  files, options = prepare(FLAGS.model, FLAGS.images, FLAGS.out, sheet=FLAGS.sheet, bands=FLAGS.bands,
+                           beam=FLAGS.beam, batch=FLAGS.batch, max_side=FLAGS.max_side, max_pixels=FLAGS.max_pixels)
+  model = rsvlm_jax.load(FLAGS.model)
+  model.read_options = options
+  counts = caption_files(model, files, FLAGS.out, beam=FLAGS.beam, dris=FLAGS.dris, batch=FLAGS.batch,
+                         sheet=FLAGS.sheet, resume=FLAGS.resume)
   logging.info("Captioned %d of %d images into %s; %d could not be read (their lines carry \"error\")",
                counts["captioned"], len(files), FLAGS.out, counts["failed"])
   if not counts["captioned"]:
     print(f"caption: error: none of the {len(files)} images could be captioned", file=sys.stderr)
-    sys.exit(1)
+    return 1
+  return 0
 
 
 if __name__ == "__main__":
-  flags.DEFINE_string("model", None, "A trained workdir or a fine-tuned converted model (rsvlm_jax.load).")
-  flags.DEFINE_string("images", None, "A directory (searched recursively) or a glob pattern of image files.")
-  flags.DEFINE_string("out", None, "Output JSONL file (written as OUT.partial, renamed to OUT at the end).")
-  flags.DEFINE_bool("dris", False, "Encode each image at its DRIS bucket (the run's calibrated thresholds).")
-  flags.DEFINE_integer("beam", 0, "Beam size (0 or 1: greedy).")
-  flags.DEFINE_string("sheet", "", "Also draw the first 16 captioned images with their captions into this PNG.")
-  flags.DEFINE_integer("batch", 16, "Images per batch.")
-  flags.DEFINE_string("bands", "", "Bands to use as RGB, 1-based, e.g. 4,3,2 (default: the first three).")
-  flags.DEFINE_integer("max_pixels", 100_000_000, "Larger scenes are refused unless decodable at reduced scale.")
-  flags.DEFINE_integer("max_side", 4096, "Scenes are reduced to this longer side before preprocessing (at least "
-                       "the model's smallest input size).")
-  flags.DEFINE_bool("resume", True, "Resume from the finished lines of OUT.partial left by a stopped run "
-                    "(same model, images and options); --noresume starts over.")
-  flags.mark_flags_as_required(["model", "images", "out"])
-  app.run(main)
+  cli.run(main, FLAGS, "caption")

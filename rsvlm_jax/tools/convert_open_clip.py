@@ -27,7 +27,6 @@ import json
 import os
 import shutil
 
-from absl import app
 from absl import flags
 from absl import logging
 
@@ -35,8 +34,24 @@ from rsvlm_jax.convert import open_clip_archs
 from rsvlm_jax.convert import open_clip_weights
 from rsvlm_jax.convert import output_dir
 from rsvlm_jax.data import tokenizer as tokenizer_lib
+from rsvlm_jax.runtime import cli
 from rsvlm_jax.runtime import library_logs
-from rsvlm_jax.tools import cli
+
+FLAGS = flags.FlagValues()  # This command's flags only (runtime/cli.py): importing it defines no global flag.
+flags.DEFINE_string("model", "", "open_clip architecture name, e.g. ViT-B-32 (or ViT-B-32-quickgelu).",
+                    flag_values=FLAGS)
+flags.DEFINE_string("model_config", "", "open_clip JSON config of the architecture (instead of --model).",
+                    flag_values=FLAGS)
+flags.DEFINE_string("checkpoint", None, "State dict (.pt/.bin/.pth), open_clip training checkpoint or .safetensors.",
+                    flag_values=FLAGS)
+flags.DEFINE_string("out", None, "Output directory (model_init / rsvlm_jax.load).", flag_values=FLAGS)
+flags.DEFINE_bool("quick_gelu", False, "The weights were trained with QuickGELU (OpenAI's original CLIP).",
+                  flag_values=FLAGS)
+flags.DEFINE_string("bpe_vocab", "", "CLIP BPE merges file; default: the one inside the installed open_clip.",
+                    flag_values=FLAGS)
+flags.DEFINE_bool("overwrite", False, "Replace an existing --out directory written by this converter "
+                  "(anything else is refused).", flag_values=FLAGS)
+flags.mark_flags_as_required(["checkpoint", "out"], flag_values=FLAGS)
 
 
 def default_bpe_vocab() -> str:
@@ -136,27 +151,15 @@ def _check_against_model(config: dict, tok, params) -> None:
         f"{k}: converted {have.get(k)} vs model {want.get(k)}" for k in bad[:5]))
 
 
-FLAGS = flags.FLAGS
-
-
 def main(argv):
-  if len(argv) > 1:
-    raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+  del argv
   if not FLAGS.model and not FLAGS.model_config:
-    raise app.UsageError("Pass --model NAME (e.g. ViT-B-32) or --model_config FILE.json")
+    raise cli.UserError("Pass --model NAME (e.g. ViT-B-32) or --model_config FILE.json")
   library_logs.quiet_library_logs()
-  with cli.user_errors("convert_open_clip", cli.USER_ERRORS + (ImportError,)):
+  with cli.user_errors("convert_open_clip", cli.USER_ERRORS + (ImportError,)):  # torch missing for a .pt file.
     convert(FLAGS.checkpoint, FLAGS.out, model=FLAGS.model, model_config=FLAGS.model_config,
             quick_gelu=FLAGS.quick_gelu, bpe_vocab=FLAGS.bpe_vocab, overwrite=FLAGS.overwrite)
 
+
 if __name__ == "__main__":
-  flags.DEFINE_string("model", "", "open_clip architecture name, e.g. ViT-B-32 (or ViT-B-32-quickgelu).")
-  flags.DEFINE_string("model_config", "", "open_clip JSON config of the architecture (instead of --model).")
-  flags.DEFINE_string("checkpoint", None, "State dict (.pt/.bin/.pth), open_clip training checkpoint or .safetensors.")
-  flags.DEFINE_string("out", None, "Output directory (model_init / rsvlm_jax.load).")
-  flags.DEFINE_bool("quick_gelu", False, "The weights were trained with QuickGELU (OpenAI's original CLIP).")
-  flags.DEFINE_string("bpe_vocab", "", "CLIP BPE merges file; default: the one inside the installed open_clip.")
-  flags.DEFINE_bool("overwrite", False, "Replace an existing --out directory written by this converter "
-                    "(anything else is refused).")
-  flags.mark_flags_as_required(["checkpoint", "out"])
-  app.run(main)
+  cli.run(main, FLAGS, "convert_open_clip")

@@ -9,10 +9,8 @@ in WORKDIR/dris/), so the picture shows exactly the buckets that training and ev
 from __future__ import annotations
 
 import os
-import tempfile
 
 import numpy as np
-from absl import app
 from absl import flags
 from absl import logging
 from ml_collections import config_flags
@@ -20,21 +18,18 @@ from PIL import Image, ImageDraw
 
 from rsvlm_jax.dris import buckets as buckets_lib
 from rsvlm_jax.dris import complexity
+from rsvlm_jax.runtime import cli
 
-
-def _define_flags():
-  """Flags are defined only when run as a command, so importing this module never collides with main's."""
-  flags_ = {
-      "config": config_flags.DEFINE_config_file("config", None, "Run config (file.py[:args]).", lock_config=True),
-      "workdir": flags.DEFINE_string("workdir", None, "Run directory (DRIS thresholds are read from / cached in it)."),
-      "out": flags.DEFINE_string("out", "dris_preview.png", "PNG to write."),
-      "num": flags.DEFINE_integer("num", 12, "Number of images.", lower_bound=1),
-      "split": flags.DEFINE_string("split", "test", "Split to draw from."),
-      "tile": flags.DEFINE_integer("tile", 192, "Size of each panel in px.", lower_bound=1),
-      "cols": flags.DEFINE_integer("cols", 4, "Panels per row.", lower_bound=1),
-  }
-  flags.mark_flags_as_required(["config", "workdir"])
-  return flags_
+FLAGS = flags.FlagValues()  # This command's flags only (runtime/cli.py): importing it defines no global flag.
+config_flags.DEFINE_config_file("config", None, "Run config (file.py[:args]).", flag_values=FLAGS, lock_config=True)
+flags.DEFINE_string("workdir", None, "Run directory (DRIS thresholds are read from / cached in it).",
+                    flag_values=FLAGS)
+flags.DEFINE_string("out", "dris_preview.png", "PNG to write.", flag_values=FLAGS)
+flags.DEFINE_integer("num", 12, "Number of images.", lower_bound=1, flag_values=FLAGS)
+flags.DEFINE_string("split", "test", "Split to draw from.", flag_values=FLAGS)
+flags.DEFINE_integer("tile", 192, "Size of each panel in px.", lower_bound=1, flag_values=FLAGS)
+flags.DEFINE_integer("cols", 4, "Panels per row.", lower_bound=1, flag_values=FLAGS)
+flags.mark_flags_as_required(["config", "workdir"], flag_values=FLAGS)
 
 
 def overlay(image: np.ndarray, cmap: np.ndarray, size: int, alpha: float = 0.45) -> Image.Image:
@@ -60,34 +55,23 @@ def render(images, cmaps, labels, *, size: int = 192, cols: int = 4) -> Image.Im
   return canvas
 
 
-def check_out(out: str) -> None:
-  """Fails early (SystemExit naming --out) if the PNG cannot be written: before any image is read."""
-  folder = os.path.dirname(os.path.abspath(out))
-  if not os.path.isdir(folder):
-    raise SystemExit(f"dris_preview: --out={out}: folder {folder} does not exist")
-  try:
-    with tempfile.TemporaryFile(dir=folder):
-      pass
-  except OSError as e:
-    raise SystemExit(f"dris_preview: --out={out}: cannot write in {folder}: {e.strerror or e}") from e
-
-
-def main(argv, f):
+def main(argv):
   del argv
-  check_out(f["out"].value)
+  cli.check_output_file(FLAGS.out, "--out")  # Before any image is read.
   from rsvlm_jax.data import pipeline as pipeline_lib  # pylint: disable=g-import-not-at-top
-  config = f["config"].value
-  workdir = os.path.abspath(f["workdir"].value)
+  config = FLAGS.config
+  split = FLAGS.split
+  workdir = os.path.abspath(FLAGS.workdir)
   os.makedirs(workdir, exist_ok=True)
   pipe = pipeline_lib.InputPipeline(config, workdir)
-  src = pipe.source(f["split"].value)
-  n = min(f["num"].value, len(src))
+  src = pipe.source(split)
+  n = min(FLAGS.num, len(src))
   idx = np.linspace(0, len(src) - 1, n).astype(int)
   feats = pipe._source_info.features  # pylint: disable=protected-access
   scene_names = list(feats["scene"].names) if "scene" in feats and hasattr(feats["scene"], "names") else None
   images, cmaps, labels = [], [], []
   for i in idx:
-    rec = pipe.record(f["split"].value, i)
+    rec = pipe.record(split, i)
     _, cmap = complexity.score_image(rec["image"], config.dris.score_size)
     score = pipe.image_scorer()(rec["image"])  # The run's own score (learned, if dris.scorer is set).
     bucket = int(buckets_lib.choose_bucket([score], pipe.thresholds)[0])
@@ -96,12 +80,11 @@ def main(argv, f):
     images.append(rec["image"])
     cmaps.append(cmap)
     labels.append(f"#{i} score {score:.3f} -> {res}px ({pipe.buckets.tokens[bucket]} tok){name}")
-  render(images, cmaps, labels, size=f["tile"].value, cols=f["cols"].value).save(f["out"].value)
-  logging.info("Wrote %s (%d images, thresholds %s, resolutions %s)", f["out"].value, n, pipe.thresholds.tolist(),
+  render(images, cmaps, labels, size=FLAGS.tile, cols=FLAGS.cols).save(FLAGS.out)
+  logging.info("Wrote %s (%d images, thresholds %s, resolutions %s)", FLAGS.out, n, pipe.thresholds.tolist(),
                list(pipe.buckets.resolutions))
-  print("Wrote " + f["out"].value)
+  print("Wrote " + FLAGS.out)
 
 
 if __name__ == "__main__":
-  _FLAGS = _define_flags()
-  app.run(lambda argv: main(argv, _FLAGS))
+  cli.run(main, FLAGS, "dris_preview")

@@ -17,12 +17,12 @@ import json
 import os
 
 import numpy as np
-from absl import app
 from absl import flags
 from absl import logging
 from ml_collections import config_flags
 
 from rsvlm_jax.dris import learned as dris_learned
+from rsvlm_jax.runtime import cli
 
 
 def fit_from_run(config, workdir: str, out: str, *, low_res: int = 0, max_images: int = 0, split: str = "train",
@@ -78,37 +78,32 @@ def fit_from_run(config, workdir: str, out: str, *, low_res: int = 0, max_images
   return report
 
 
-def _define_flags():
-  """Flags exist only when run as a command (importing this module defines none)."""
-  f = {
-      "config": config_flags.DEFINE_config_file("config", None, "The teacher's config (file.py[:args]).",
-                                                lock_config=False),
-      "workdir": flags.DEFINE_string("workdir", None, "The teacher's run directory (read only)."),
-      "out": flags.DEFINE_string("out", None, "Scorer .npz to write (a .json report goes next to it)."),
-      "low_res": flags.DEFINE_integer("low_res", 0, "Degraded resolution (0 = half the teacher's largest; with "
-                                      "--native and several buckets, its smallest bucket)."),
-      "max_images": flags.DEFINE_integer("max_images", 0, "Training images to measure (0 = all)."),
-      "split": flags.DEFINE_string("split", "train", "Split to measure and fit on."),
-      "native": flags.DEFINE_bool("native", False, "Encode the low-resolution view at its own (smaller) token "
-                                  "grid instead of upsampling it back."),
-      "heldout": flags.DEFINE_float("heldout", 0.2, "Share of images held out to check the fit."),
-      "seed": flags.DEFINE_integer("seed", 0, "Seed of the split and the MLP init."),
-      "hidden": flags.DEFINE_integer("hidden", 16, "Hidden units of the scorer MLP."),
-      "fit_steps": flags.DEFINE_integer("fit_steps", 300, "Full-batch AdamW steps of each fit."),
-  }
-  flags.mark_flags_as_required(["config", "workdir", "out"])
-  return f
+FLAGS = flags.FlagValues()  # This command's flags only (runtime/cli.py): importing it defines no global flag.
+config_flags.DEFINE_config_file("config", None, "The teacher's config (file.py[:args]).", flag_values=FLAGS,
+                                lock_config=False)
+flags.DEFINE_string("workdir", None, "The teacher's run directory (read only).", flag_values=FLAGS)
+flags.DEFINE_string("out", None, "Scorer .npz to write (a .json report goes next to it).", flag_values=FLAGS)
+flags.DEFINE_integer("low_res", 0, "Degraded resolution (0 = half the teacher's largest; with --native and several "
+                     "buckets, its smallest bucket).", flag_values=FLAGS)
+flags.DEFINE_integer("max_images", 0, "Training images to measure (0 = all).", flag_values=FLAGS)
+flags.DEFINE_string("split", "train", "Split to measure and fit on.", flag_values=FLAGS)
+flags.DEFINE_bool("native", False, "Encode the low-resolution view at its own (smaller) token grid instead of "
+                  "upsampling it back.", flag_values=FLAGS)
+flags.DEFINE_float("heldout", 0.2, "Share of images held out to check the fit.", flag_values=FLAGS)
+flags.DEFINE_integer("seed", 0, "Seed of the split and the MLP init.", flag_values=FLAGS)
+flags.DEFINE_integer("hidden", 16, "Hidden units of the scorer MLP.", flag_values=FLAGS)
+flags.DEFINE_integer("fit_steps", 300, "Full-batch AdamW steps of each fit.", flag_values=FLAGS)
+flags.mark_flags_as_required(["config", "workdir", "out"], flag_values=FLAGS)
 
 
-def main(argv, f):
+def main(argv):
   del argv
-  report = fit_from_run(f["config"].value, f["workdir"].value, f["out"].value, low_res=f["low_res"].value,
-                        max_images=f["max_images"].value, split=f["split"].value, native=f["native"].value,
-                        heldout=f["heldout"].value, seed=f["seed"].value, hidden=f["hidden"].value,
-                        fit_steps=f["fit_steps"].value)
+  cli.check_output_file(FLAGS.out, "--out")  # Before the teacher is loaded.
+  report = fit_from_run(FLAGS.config, FLAGS.workdir, FLAGS.out, low_res=FLAGS.low_res, max_images=FLAGS.max_images,
+                        split=FLAGS.split, native=FLAGS.native, heldout=FLAGS.heldout, seed=FLAGS.seed,
+                        hidden=FLAGS.hidden, fit_steps=FLAGS.fit_steps)
   print(json.dumps(report, indent=2))
 
 
 if __name__ == "__main__":
-  _FLAGS = _define_flags()
-  app.run(lambda argv: main(argv, _FLAGS))
+  cli.run(main, FLAGS, "fit_dris_scorer")

@@ -25,7 +25,6 @@ in JAX, or faiss-cpu's IndexFlatIP with --faiss (pip install faiss-cpu==1.15.1).
 """
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import shutil
@@ -33,11 +32,46 @@ import sys
 import time
 from typing import Any, Callable, Sequence
 
+from absl import flags
+
 from rsvlm_jax.retrieval_index import embed
 from rsvlm_jax.retrieval_index import lock as lock_lib
 from rsvlm_jax.retrieval_index import search
 from rsvlm_jax.retrieval_index import store as store_lib
-from rsvlm_jax.tools import cli
+from rsvlm_jax.runtime import cli
+
+# This command's flags only (runtime/cli.py): importing it defines no global flag. One set for the four
+# subcommands; each takes the flags COMMAND_FLAGS lists. A list flag takes several values after it (--text 'a' 'b')
+# or repeated (--text 'a' --text 'b').
+FLAGS = flags.FlagValues()
+flags.DEFINE_string("model", None, "build: trained workdir or converted open_clip directory; add (optional): must be "
+                    "the model that built the index.", flag_values=FLAGS)
+flags.DEFINE_multi_string("images", [], "build, add: folder(s) or quoted glob(s).", flag_values=FLAGS)
+flags.DEFINE_string("out", None, "build: the INDEX directory to create; query: also write the results as JSON to "
+                    "this file.", flag_values=FLAGS)
+flags.DEFINE_bool("overwrite", False, "build: replace an existing index at --out.", flag_values=FLAGS)
+flags.DEFINE_string("index", None, "add, query, prune: the INDEX directory.", flag_values=FLAGS)
+flags.DEFINE_integer("batch_size", 32, "build, add: images per encoder batch (at least 1).", flag_values=FLAGS)
+flags.DEFINE_integer("shard_rows", 65536, "build, add: commit a shard every this many images, at least 1 (an "
+                     "interrupted build resumes with add).", flag_values=FLAGS)
+flags.DEFINE_float("log_every", 5.0, "build, add: seconds between progress lines.", flag_values=FLAGS)
+flags.DEFINE_multi_string("text", [], "query: query text(s): --text 'a harbor' 'a forest' or --text repeated.",
+                          flag_values=FLAGS)
+flags.DEFINE_multi_string("image", [], "query: query image file(s).", flag_values=FLAGS)
+flags.DEFINE_integer("k", 10, "query: number of hits per query.", flag_values=FLAGS)
+flags.DEFINE_string("grid", None, "query: also write a PNG contact sheet of the hits.", flag_values=FLAGS)
+flags.DEFINE_bool("faiss", False, "query: search with faiss-cpu IndexFlatIP (must be installed).", flag_values=FLAGS)
+flags.DEFINE_integer("chunk_rows", search.CHUNK_ROWS, "query: rows per chunk of the exact JAX search.",
+                     flag_values=FLAGS)
+flags.DEFINE_bool("dry_run", False, "prune: only count and name the rows whose file is gone.", flag_values=FLAGS)
+
+_TUNING = ("batch_size", "shard_rows", "log_every")
+COMMAND_FLAGS = {"build": ("model", "images", "out", "overwrite", *_TUNING),
+                 "add": ("index", "images", "model", *_TUNING),
+                 "query": ("index", "text", "image", "k", "out", "grid", "faiss", "chunk_rows"),
+                 "prune": ("index", "dry_run")}
+REQUIRED = {"build": ("model", "images", "out"), "add": ("index", "images"), "query": ("index",),
+            "prune": ("index",)}
 
 
 class NothingEmbedded(RuntimeError):
@@ -235,75 +269,65 @@ def format_hits(result: dict[str, Any]) -> str:
   return "\n".join(lines).rstrip("\n")
 
 
-def _parser() -> argparse.ArgumentParser:
-  p = argparse.ArgumentParser(prog="python -m rsvlm_jax.tools.index", description=__doc__.split("\n\n")[0],
-                              formatter_class=argparse.RawDescriptionHelpFormatter)
-  sub = p.add_subparsers(dest="command", required=True)
-  tuning = argparse.ArgumentParser(add_help=False)
-  tuning.add_argument("--batch_size", type=int, default=32, help="Images per encoder batch (at least 1).")
-  tuning.add_argument("--shard_rows", type=int, default=65536,
-                      help="Commit a shard every this many images, at least 1 (an interrupted build resumes with "
-                           "add).")
-  tuning.add_argument("--log_every", type=float, default=5.0, help="Seconds between progress lines.")
-  b = sub.add_parser("build", parents=[tuning], help="Create an index of images with a model.")
-  b.add_argument("--model", required=True, help="Trained workdir or converted open_clip directory.")
-  b.add_argument("--images", required=True, nargs="+", help="Folder(s) or quoted glob(s).")
-  b.add_argument("--out", required=True, help="INDEX directory to create.")
-  b.add_argument("--overwrite", action="store_true", help="Replace an existing index at --out.")
-  a = sub.add_parser("add", parents=[tuning], help="Embed the images an index does not hold yet.")
-  a.add_argument("--index", required=True, help="INDEX directory.")
-  a.add_argument("--images", required=True, nargs="+", help="Folder(s) or quoted glob(s).")
-  a.add_argument("--model", default=None, help="Optional: must be the model that built the index.")
-  q = sub.add_parser("query", help="Top-k images for texts and images (one model load for all).")
-  q.add_argument("--index", required=True, help="INDEX directory.")
-  q.add_argument("--text", action="extend", nargs="+", default=None,
-                 help="Query text(s): --text 'a harbor' 'a forest' or --text repeated.")
-  q.add_argument("--image", action="extend", nargs="+", default=None, help="Query image file(s).")
-  q.add_argument("--k", type=int, default=10, help="Number of hits per query.")
-  q.add_argument("--out", default=None, help="Also write the results as JSON to this file.")
-  q.add_argument("--grid", default=None, help="Also write a PNG contact sheet of the hits.")
-  q.add_argument("--faiss", action="store_true", help="Search with faiss-cpu IndexFlatIP (must be installed).")
-  q.add_argument("--chunk_rows", type=int, default=search.CHUNK_ROWS, help="Rows per chunk of the exact JAX search.")
-  r = sub.add_parser("prune", help="Drop the rows whose image file is gone.")
-  r.add_argument("--index", required=True, help="INDEX directory.")
-  r.add_argument("--dry_run", action="store_true", help="Only count and name them.")
-  return p
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-  args = _parser().parse_args(argv)
+def main(argv):
+  """The subcommand argv[1] with FLAGS; exit status 0, 1 (no image could be embedded) or 2 (bad input)."""
+  command = argv[1]
   from rsvlm_jax.runtime import library_logs  # pylint: disable=g-import-not-at-top
   library_logs.quiet_library_logs()
   try:
-    if args.command == "build":
-      summary = build(args.model, args.images, args.out, batch_size=args.batch_size, shard_rows=args.shard_rows,
-                      overwrite=args.overwrite, log_every=args.log_every)
-      print(summary.line(os.path.abspath(args.out)), flush=True)
-    elif args.command == "add":
-      summary = add(args.index, args.images, model_dir=args.model, batch_size=args.batch_size,
-                    shard_rows=args.shard_rows, log_every=args.log_every)
-      print(summary.line(os.path.abspath(args.index)), flush=True)
-    elif args.command == "prune":
-      done = prune(args.index, dry_run=args.dry_run)
-      verb = "Would drop" if args.dry_run else "Dropped"
-      print(f"{verb} {done['gone']} row(s) whose file is gone from {os.path.abspath(args.index)}"
-            + (f" (e.g. {done['examples'][0]})" if done["examples"] else "") + f"; {done['remaining']} remain",
-            flush=True)
-    else:
-      result = query(args.index, text=args.text, image=args.image, k=args.k, out=args.out, grid=args.grid,
-                     use_faiss=args.faiss, chunk_rows=args.chunk_rows)
-      print(format_hits(result), flush=True)
-      wrote = [f for f in (args.out, args.grid) if f]
-      if wrote:
-        print("Wrote " + " and ".join(wrote), flush=True)
+    with cli.user_errors(f"index {command}", cli.USER_ERRORS + (ImportError, lock_lib.IndexLockedError)):
+      _check_flags(command)
+      _COMMANDS[command]()
   except NothingEmbedded as e:
-    print(f"index {args.command}: {e}", file=sys.stderr)
+    print(f"index {command}: {e}", file=sys.stderr)
     return 1
-  except cli.USER_ERRORS + (ImportError, lock_lib.IndexLockedError) as e:
-    print(f"index {args.command}: error: {e}", file=sys.stderr)
-    return 2
   return 0
 
 
+def _check_flags(command: str) -> None:
+  """Refuses a flag of another subcommand and a missing required one, naming them."""
+  given = [name for name in FLAGS if FLAGS[name].present]
+  foreign = [f"--{name}" for name in given if name not in COMMAND_FLAGS[command]]
+  if foreign:
+    raise cli.UserError(f"{', '.join(foreign)}: not a flag of `index {command}` (its flags: "
+                        f"{', '.join('--' + n for n in COMMAND_FLAGS[command])})")
+  missing = [f"--{name}" for name in REQUIRED[command] if not FLAGS[name].present]
+  if missing:
+    raise cli.UserError(f"missing required flag(s) {', '.join(missing)}")
+
+
+def _build() -> None:
+  summary = build(FLAGS.model, FLAGS.images, FLAGS.out, batch_size=FLAGS.batch_size, shard_rows=FLAGS.shard_rows,
+                  overwrite=FLAGS.overwrite, log_every=FLAGS.log_every)
+  print(summary.line(os.path.abspath(FLAGS.out)), flush=True)
+
+
+def _add() -> None:
+  summary = add(FLAGS.index, FLAGS.images, model_dir=FLAGS.model, batch_size=FLAGS.batch_size,
+                shard_rows=FLAGS.shard_rows, log_every=FLAGS.log_every)
+  print(summary.line(os.path.abspath(FLAGS.index)), flush=True)
+
+
+def _prune() -> None:
+  done = prune(FLAGS.index, dry_run=FLAGS.dry_run)
+  verb = "Would drop" if FLAGS.dry_run else "Dropped"
+  print(f"{verb} {done['gone']} row(s) whose file is gone from {os.path.abspath(FLAGS.index)}"
+        + (f" (e.g. {done['examples'][0]})" if done["examples"] else "") + f"; {done['remaining']} remain",
+        flush=True)
+
+
+def _query() -> None:
+  result = query(FLAGS.index, text=FLAGS.text, image=FLAGS.image, k=FLAGS.k, out=FLAGS.out, grid=FLAGS.grid,
+                 use_faiss=FLAGS.faiss, chunk_rows=FLAGS.chunk_rows)
+  print(format_hits(result), flush=True)
+  wrote = [f for f in (FLAGS.out, FLAGS.grid) if f]
+  if wrote:
+    print("Wrote " + " and ".join(wrote), flush=True)
+
+
+_COMMANDS = {"build": _build, "add": _add, "query": _query, "prune": _prune}
+COMMANDS = tuple(_COMMANDS)
+
+
 if __name__ == "__main__":
-  sys.exit(main())
+  cli.run(main, FLAGS, "index", commands=COMMANDS)

@@ -13,26 +13,28 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
-from absl import app
 from absl import flags
 
 from rsvlm_jax.models import rsvlm
 from rsvlm_jax.models import vit
 from rsvlm_jax import vit_variants
+from rsvlm_jax.runtime import cli
 
-_VARIANTS = flags.DEFINE_list("variants", ["B/16", "L/14", "So400m/14"], "ViT variants.")
-_RES = flags.DEFINE_list("resolutions", ["224", "336", "448", "672"], "Bucket resolutions (px).")
-_BATCH = flags.DEFINE_integer("batch_per_device", 32, "Images per device.", lower_bound=1)
+FLAGS = flags.FlagValues()  # This command's flags only (runtime/cli.py): importing it defines no global flag.
+_VARIANTS = flags.DEFINE_list("variants", ["B/16", "L/14", "So400m/14"], "ViT variants.", flag_values=FLAGS)
+_RES = flags.DEFINE_list("resolutions", ["224", "336", "448", "672"], "Bucket resolutions (px).", flag_values=FLAGS)
+_BATCH = flags.DEFINE_integer("batch_per_device", 32, "Images per device.", lower_bound=1, flag_values=FLAGS)
 _ACT_BATCH = flags.DEFINE_integer("act_batch", 2, "Batch compiled to measure activations (scaled up).",
-                                  lower_bound=1)
-_DEVICES = flags.DEFINE_integer("devices", 64, "Data-axis size (for FSDP division).", lower_bound=1)
-_FSDP = flags.DEFINE_bool("fsdp", False, "Shard params and optimizer state over the data axis.")
-_OUT = flags.DEFINE_string("out", "", "Also write the markdown table here.")
+                                  lower_bound=1, flag_values=FLAGS)
+_DEVICES = flags.DEFINE_integer("devices", 64, "Data-axis size (for FSDP division).", lower_bound=1,
+                                flag_values=FLAGS)
+_FSDP = flags.DEFINE_bool("fsdp", False, "Shard params and optimizer state over the data axis.", flag_values=FLAGS)
+_OUT = flags.DEFINE_string("out", "", "Also write the markdown table here.", flag_values=FLAGS)
 
 GIB = 1024 ** 3
 
 flags.register_validator(_RES, lambda rs: bool(rs) and all(r.isdigit() and int(r) > 0 for r in rs),
-                         "--resolutions must be positive integers (pixels), e.g. 224,336")
+                         "--resolutions must be positive integers (pixels), e.g. 224,336", flag_values=FLAGS)
 
 
 def text_tower_for(variant: str) -> dict:
@@ -89,6 +91,8 @@ def table(variants, resolutions, batch_per_device, act_batch, devices, fsdp) -> 
 
 def main(argv):
   del argv
+  if _OUT.value:
+    cli.check_output_file(_OUT.value, "--out")  # Before the compiles.
   md = table(_VARIANTS.value, _RES.value, _BATCH.value, _ACT_BATCH.value, _DEVICES.value, _FSDP.value)
   print(md)
   if _OUT.value:
@@ -97,4 +101,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  app.run(main)
+  cli.run(main, FLAGS, "memory_table")

@@ -19,19 +19,42 @@ import dataclasses
 import json
 import os
 
-from absl import app
 from absl import flags
 from absl import logging
 
+from rsvlm_jax import plots
 from rsvlm_jax.data import image_io
 from rsvlm_jax.evaluate import zero_shot
 from rsvlm_jax.evaluate import zero_shot_templates
+from rsvlm_jax.runtime import cli
 from rsvlm_jax.runtime import progress as progress_lib
 from rsvlm_jax.runtime.library_logs import quiet_library_logs
-from rsvlm_jax.tools import cli
-from rsvlm_jax.tools import plots
 
-FLAGS = flags.FLAGS
+FLAGS = flags.FlagValues()  # This command's flags only (runtime/cli.py): importing it defines no global flag.
+flags.DEFINE_string("model", None, "A trained workdir or a converted open_clip directory (rsvlm_jax.load).",
+                    flag_values=FLAGS)
+flags.DEFINE_string("dataset", None, "folder:PATH (one subfolder per class) or tfds:NAME (built into --data_dir).",
+                    flag_values=FLAGS)
+flags.DEFINE_string("templates", "remoteclip",
+                    "remoteclip, rs_ensemble (this project's own 100-template ensemble; 'georsclip' is its "
+                    "deprecated name), openai, or a FILE: UTF-8, one template per line ('#' lines are comments), "
+                    "each with exactly one '{}' for the class name; literal braces doubled as '{{' and '}}'.",
+                    flag_values=FLAGS)
+flags.DEFINE_string("out", None, "Output JSON.", flag_values=FLAGS)
+flags.DEFINE_string("confusion", "", "Confusion-matrix PNG (default: --out with .png).", flag_values=FLAGS)
+flags.DEFINE_string("data_dir", "", "TFDS data_dir for tfds: datasets (default: TFDS's, ~/tensorflow_datasets).",
+                    flag_values=FLAGS)
+flags.DEFINE_string("split", "", "TFDS split (default: test if there is one, else the first).", flag_values=FLAGS)
+flags.DEFINE_string("label_key", "label", "The ClassLabel feature of a tfds: dataset (e.g. scene).",
+                    flag_values=FLAGS)
+flags.DEFINE_enum("empty_classes", "error", list(zero_shot.EMPTY_CLASSES),
+                  "A folder: class folder without images: error (refuse), drop (leave it out of the label set, "
+                  "as if the folder were absent) or keep (a class no image has, competing in the argmax).",
+                  flag_values=FLAGS)
+flags.DEFINE_integer("batch", 64, "Images per batch.", flag_values=FLAGS)
+flags.DEFINE_integer("limit", 0, "Only the first N images (0: all).", flag_values=FLAGS)
+flags.DEFINE_string("bands", "", "Bands to use as RGB for multi-band files, 1-based, e.g. 4,3,2.", flag_values=FLAGS)
+flags.mark_flags_as_required(["model", "dataset", "out"], flag_values=FLAGS)
 
 
 @dataclasses.dataclass
@@ -120,40 +143,19 @@ def _check_output(path: str, flag: str) -> None:
 
 
 def main(argv):
-  if len(argv) > 1:
-    raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+  del argv
   quiet_library_logs()
-  with cli.user_errors("zero_shot"):
-    if FLAGS.batch <= 0:
-      raise cli.UserError(f"--batch={FLAGS.batch}: expected a positive number of images per batch")
-    read_options = image_io.ReadOptions(bands=image_io.parse_bands(FLAGS.bands))
-    inputs = prepare(FLAGS.dataset, FLAGS.templates, FLAGS.out, confusion=FLAGS.confusion, data_dir=FLAGS.data_dir,
-                     split=FLAGS.split, limit=FLAGS.limit, label_key=FLAGS.label_key,
-                     empty_classes=FLAGS.empty_classes)
-    import rsvlm_jax  # pylint: disable=g-import-not-at-top
-    model = rsvlm_jax.load(FLAGS.model)
-    model.read_options = read_options
-    result = evaluate(model, inputs, batch=FLAGS.batch)
+  if FLAGS.batch <= 0:
+    raise cli.UserError(f"--batch={FLAGS.batch}: expected a positive number of images per batch")
+  read_options = image_io.ReadOptions(bands=image_io.parse_bands(FLAGS.bands))
+  inputs = prepare(FLAGS.dataset, FLAGS.templates, FLAGS.out, confusion=FLAGS.confusion, data_dir=FLAGS.data_dir,
+                   split=FLAGS.split, limit=FLAGS.limit, label_key=FLAGS.label_key, empty_classes=FLAGS.empty_classes)
+  import rsvlm_jax  # pylint: disable=g-import-not-at-top
+  model = rsvlm_jax.load(FLAGS.model)
+  model.read_options = read_options
+  result = evaluate(model, inputs, batch=FLAGS.batch)
   print(summary(result))
 
 
 if __name__ == "__main__":
-  flags.DEFINE_string("model", None, "A trained workdir or a converted open_clip directory (rsvlm_jax.load).")
-  flags.DEFINE_string("dataset", None, "folder:PATH (one subfolder per class) or tfds:NAME (built into --data_dir).")
-  flags.DEFINE_string("templates", "remoteclip",
-                      "remoteclip, rs_ensemble (this project's own 100-template ensemble; 'georsclip' is its "
-                      "deprecated name), openai, or a FILE: UTF-8, one template per line ('#' lines are comments), "
-                      "each with exactly one '{}' for the class name; literal braces doubled as '{{' and '}}'.")
-  flags.DEFINE_string("out", None, "Output JSON.")
-  flags.DEFINE_string("confusion", "", "Confusion-matrix PNG (default: --out with .png).")
-  flags.DEFINE_string("data_dir", "", "TFDS data_dir for tfds: datasets (default: TFDS's, ~/tensorflow_datasets).")
-  flags.DEFINE_string("split", "", "TFDS split (default: test if there is one, else the first).")
-  flags.DEFINE_string("label_key", "label", "The ClassLabel feature of a tfds: dataset (e.g. scene).")
-  flags.DEFINE_enum("empty_classes", "error", list(zero_shot.EMPTY_CLASSES),
-                    "A folder: class folder without images: error (refuse), drop (leave it out of the label set, "
-                    "as if the folder were absent) or keep (a class no image has, competing in the argmax).")
-  flags.DEFINE_integer("batch", 64, "Images per batch.")
-  flags.DEFINE_integer("limit", 0, "Only the first N images (0: all).")
-  flags.DEFINE_string("bands", "", "Bands to use as RGB for multi-band files, 1-based, e.g. 4,3,2.")
-  flags.mark_flags_as_required(["model", "dataset", "out"])
-  app.run(main)
+  cli.run(main, FLAGS, "zero_shot")

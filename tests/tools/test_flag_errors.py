@@ -1,4 +1,8 @@
-"""Bad flags of tools/dris_preview and tools/memory_table: one line naming the flag, no traceback."""
+"""Bad flags of tools/dris_preview and tools/memory_table: one line naming the flag, no traceback, exit status 2.
+
+Exit status 2 (absl's own flag errors exit 1): every command reports bad input the same way (runtime/cli.py), as
+issue 33 asks and as argparse and the other tools' own checks always did.
+"""
 import os
 import subprocess
 import sys
@@ -24,13 +28,14 @@ def test_dris_preview_flag_errors(tmp_path):
   cases = [(["--num=0"], "flag --num=0: 0 is not a positive integer"),
            (["--num=-3"], "flag --num=-3: -3 is not a positive integer"),
            ([f"--out={tmp_path / 'missing' / 'p.png'}"],
-            f"dris_preview: --out={tmp_path / 'missing' / 'p.png'}: folder {tmp_path / 'missing'} does not exist")]
+            f"dris_preview: error: --out={tmp_path / 'missing' / 'p.png'}: folder {tmp_path / 'missing'} does not "
+            "exist")]
   unwritable = unwritable_dir(tmp_path)
   if unwritable:
-    cases.append(([f"--out={unwritable}/p.png"], f"dris_preview: --out={unwritable}/p.png: cannot write in "
+    cases.append(([f"--out={unwritable}/p.png"], f"dris_preview: error: --out={unwritable}/p.png: cannot write in "
                   f"{unwritable}"))
   for (args, message), (code, stderr) in zip(cases, _run_all([base + a for a, _ in cases])):
-    assert code == 1 and "Traceback" not in stderr, stderr
+    assert code == 2 and "Traceback" not in stderr, stderr
     assert message in stderr, stderr
   assert not os.path.exists(tmp_path / "run")  # Failed before touching the run.
 
@@ -40,5 +45,5 @@ def test_memory_table_flag_errors():
            ("--act_batch=0", "flag --act_batch=0: 0 is not a positive integer"),
            ("--resolutions=abc", "flag --resolutions=['abc']: --resolutions must be positive integers")]
   for (_, message), (code, stderr) in zip(cases, _run_all([["rsvlm_jax.tools.memory_table", a] for a, _ in cases])):
-    assert code == 1 and "Traceback" not in stderr, stderr
+    assert code == 2 and "Traceback" not in stderr, stderr
     assert message in stderr, stderr

@@ -16,7 +16,13 @@ pytest.importorskip("open_clip")
 
 from rsvlm_jax.retrieval_index import contact_sheet  # noqa: E402  pylint: disable=wrong-import-position
 from rsvlm_jax.retrieval_index import embed  # noqa: E402  pylint: disable=wrong-import-position
+from rsvlm_jax.runtime import cli  # noqa: E402  pylint: disable=wrong-import-position
 from rsvlm_jax.tools import index as index_tool  # noqa: E402  pylint: disable=wrong-import-position
+
+
+def index_main(args) -> int:
+  """`python -m rsvlm_jax.tools.index ARGS` in-process (runtime/cli.call): its exit status."""
+  return cli.call(index_tool.main, index_tool.FLAGS, "index", args, commands=index_tool.COMMANDS)
 
 
 @pytest.fixture(scope="module")
@@ -50,8 +56,8 @@ def test_build_then_query_by_an_indexed_image_and_by_text(tiny_clip, awkward_ima
   folder = os.path.dirname(awkward_images["rgb.jpg"])
   _jpegs(os.path.join(folder, "sub"), ["a.jpg", "b.jpg"], seed=1)
   index = str(tmp_path / "INDEX")
-  assert index_tool.main(["build", "--model", tiny_clip, "--images", folder, "--out", index, "--batch_size", "2",
-                          "--shard_rows", "4", "--log_every", "0"]) == 0
+  assert index_main(["build", "--model", tiny_clip, "--images", folder, "--out", index, "--batch_size", "2",
+                     "--shard_rows", "4", "--log_every", "0"]) == 0
   out, err = capsys.readouterr()
   assert "1 skipped (unreadable)" in out and "5 in the index" in out
   assert "corrupt.jpg" in err  # Named in the log.
@@ -72,8 +78,8 @@ def test_build_then_query_by_an_indexed_image_and_by_text(tiny_clip, awkward_ima
   np.testing.assert_allclose(np.linalg.norm(emb, axis=1), 1.0, atol=1e-5)
 
   results, grid = str(tmp_path / "results.json"), str(tmp_path / "results.png")
-  assert index_tool.main(["query", "--index", index, "--image", awkward_images["gray.png"], "--k", "3",
-                          "--out", results, "--grid", grid]) == 0
+  assert index_main(["query", "--index", index, "--image", awkward_images["gray.png"], "--k", "3",
+                     "--out", results, "--grid", grid]) == 0
   with open(results) as f:
     res = json.load(f)
   assert res["query"] == {"image": awkward_images["gray.png"]} and res["k"] == 3
@@ -84,8 +90,8 @@ def test_build_then_query_by_an_indexed_image_and_by_text(tiny_clip, awkward_ima
   with Image.open(grid) as sheet:
     assert sheet.size == contact_sheet.sheet_size(3) == (480, contact_sheet.HEADER + 160 + contact_sheet.LABEL)
 
-  assert index_tool.main(["query", "--index", index, "--text", "a harbor with ships", "--k", "10",
-                          "--out", results]) == 0
+  assert index_main(["query", "--index", index, "--text", "a harbor with ships", "--k", "10",
+                     "--out", results]) == 0
   with open(results) as f:
     res = json.load(f)
   assert res["query"] == {"text": "a harbor with ships"} and res["k"] == 10
@@ -96,7 +102,7 @@ def test_add_embeds_only_new_files_and_refuses_another_model(tiny_clip, tmp_path
   folder = str(tmp_path / "images")
   _jpegs(folder, ["1.jpg", "2.jpg"], seed=2)
   index = str(tmp_path / "INDEX")
-  assert index_tool.main(["build", "--model", tiny_clip, "--images", folder, "--out", index]) == 0
+  assert index_main(["build", "--model", tiny_clip, "--images", folder, "--out", index]) == 0
   first_shard = np.load(os.path.join(index, "embeddings_00000.npy"))
   _jpegs(folder, ["3.jpg"], seed=3)
   with open(os.path.join(folder, "4.png"), "wb") as f:
@@ -105,7 +111,7 @@ def test_add_embeds_only_new_files_and_refuses_another_model(tiny_clip, tmp_path
   real_read = embed._read  # pylint: disable=protected-access
   monkeypatch.setattr(embed, "_read", lambda model, path: read.append(path) or real_read(model, path))
   capsys.readouterr()
-  assert index_tool.main(["add", "--index", index, "--images", os.path.join(folder, "*")]) == 0
+  assert index_main(["add", "--index", index, "--images", os.path.join(folder, "*")]) == 0
   out, _ = capsys.readouterr()
   assert sorted(os.path.basename(p) for p in read) == ["3.jpg", "4.png"]
   assert "Indexed 1 new image(s)" in out and "1 skipped" in out and "2 already indexed" in out
@@ -116,19 +122,19 @@ def test_add_embeds_only_new_files_and_refuses_another_model(tiny_clip, tmp_path
   assert [os.path.basename(r["path"]) for r in _manifest(index)] == ["1.jpg", "2.jpg", "3.jpg"]
   # Nothing new: nothing read, exit 0.
   read.clear()
-  assert index_tool.main(["add", "--index", index, "--images", os.path.join(folder, "*.jpg")]) == 0
+  assert index_main(["add", "--index", index, "--images", os.path.join(folder, "*.jpg")]) == 0
   assert not read
 
   other = str(tmp_path / "other")
   shutil.copytree(tiny_clip, other)
-  assert index_tool.main(["add", "--index", index, "--images", folder, "--model", other]) == 2
+  assert index_main(["add", "--index", index, "--images", folder, "--model", other]) == 2
   assert "built with" in capsys.readouterr().err
   # The same directory with another config (e.g. retrained in place) is refused too.
   index2 = str(tmp_path / "INDEX2")
-  assert index_tool.main(["build", "--model", other, "--images", folder, "--out", index2]) == 0
+  assert index_main(["build", "--model", other, "--images", folder, "--out", index2]) == 0
   with open(os.path.join(other, "config.json"), "a") as f:
     f.write("\n")
-  assert index_tool.main(["add", "--index", index2, "--images", folder]) == 2
+  assert index_main(["add", "--index", index2, "--images", folder]) == 2
   assert "has changed since" in capsys.readouterr().err
 
 
@@ -150,8 +156,8 @@ def test_cli_exit_status_and_errors(tiny_clip, tmp_path):
   assert ok.returncode == 0 and "Indexed 1 new image(s)" in ok.stdout and "1 skipped" in ok.stdout
   again = run("build", "--model", tiny_clip, "--images", folder, "--out", index)
   assert again.returncode == 2 and "exists and is not empty" in again.stderr
-  nothing = index_tool.main(["build", "--model", tiny_clip, "--images", str(tmp_path / "*.nope"), "--out",
-                             str(tmp_path / "I3")])
+  nothing = index_main(["build", "--model", tiny_clip, "--images", str(tmp_path / "*.nope"), "--out",
+                        str(tmp_path / "I3")])
   assert nothing == 2
 
 
@@ -160,7 +166,7 @@ def test_query_with_faiss_matches_the_exact_search(tiny_clip, tmp_path):
   folder = str(tmp_path / "images")
   _jpegs(folder, [f"{i}.jpg" for i in range(6)], seed=5)
   index = str(tmp_path / "INDEX")
-  assert index_tool.main(["build", "--model", tiny_clip, "--images", folder, "--out", index]) == 0
+  assert index_main(["build", "--model", tiny_clip, "--images", folder, "--out", index]) == 0
   ours = index_tool.query(index, text="farmland", k=4)
   theirs = index_tool.query(index, text="farmland", k=4, use_faiss=True)
   assert [h["path"] for h in ours["results"]] == [h["path"] for h in theirs["results"]]
@@ -173,6 +179,6 @@ def test_query_with_faiss_missing_is_a_clear_error(tiny_clip, tmp_path, monkeypa
   folder = str(tmp_path / "images")
   _jpegs(folder, ["a.jpg"], seed=6)
   index = str(tmp_path / "INDEX")
-  assert index_tool.main(["build", "--model", tiny_clip, "--images", folder, "--out", index]) == 0
-  assert index_tool.main(["query", "--index", index, "--text", "x", "--faiss", "--out", str(tmp_path / "r.json")]) == 2
+  assert index_main(["build", "--model", tiny_clip, "--images", folder, "--out", index]) == 0
+  assert index_main(["query", "--index", index, "--text", "x", "--faiss", "--out", str(tmp_path / "r.json")]) == 2
   assert "pip install faiss-cpu==1.15.1" in capsys.readouterr().err

@@ -17,6 +17,7 @@ from rsvlm_jax.retrieval_index import lock as lock_lib  # noqa: E402  pylint: di
 from rsvlm_jax.retrieval_index import store as store_lib  # noqa: E402  pylint: disable=wrong-import-position
 from rsvlm_jax.tools import index as index_tool  # noqa: E402  pylint: disable=wrong-import-position
 from tests.tools.test_index import _jpegs  # noqa: E402  pylint: disable=wrong-import-position
+from tests.tools.test_index import index_main  # noqa: E402  pylint: disable=wrong-import-position
 from tests.tools.test_index import tiny_clip  # noqa: E402,F401  pylint: disable=wrong-import-position,unused-import
 
 ENV = {**os.environ, "JAX_PLATFORMS": "cpu"}
@@ -66,17 +67,17 @@ def test_a_second_writer_is_refused_naming_the_index_and_its_holder(built, capsy
   try:
     assert holder.stdout.readline().strip() == "held"
     capsys.readouterr()
-    assert index_tool.main(["add", "--index", index, "--images", built["more"]]) == 2
+    assert index_main(["add", "--index", index, "--images", built["more"]]) == 2
     err = capsys.readouterr().err
     assert f"index add: error: {index} is being written by pid {holder.pid} on host" in err
-    assert index_tool.main(["prune", "--index", index]) == 2
-    assert index_tool.main(["build", "--model", store_lib.IndexStore.open(index).identity["model"], "--images",
-                            built["more"], "--out", index, "--overwrite"]) == 2
+    assert index_main(["prune", "--index", index]) == 2
+    assert index_main(["build", "--model", store_lib.IndexStore.open(index).identity["model"], "--images",
+                       built["more"], "--out", index, "--overwrite"]) == 2
     assert f"pid {holder.pid}" in capsys.readouterr().err
   finally:
     holder.communicate("", timeout=60)
   assert _assert_consistent(index, built["reference"]).count == 3  # Untouched by the refused writers.
-  assert index_tool.main(["add", "--index", index, "--images", built["more"]]) == 0  # Free again.
+  assert index_main(["add", "--index", index, "--images", built["more"]]) == 0  # Free again.
   assert _assert_consistent(index, built["reference"]).count == 9
   assert not os.path.exists(os.path.join(index, lock_lib.LOCK_FILE))
 
@@ -107,8 +108,8 @@ def test_a_moved_folder_warns_at_query_is_re_pointed_by_add_and_prune_drops_dele
   moved = str(tmp_path / "moved")
   os.rename(folder, moved)
   capsys.readouterr()
-  assert index_tool.main(["query", "--index", index, "--text", "farmland", "--k", "2",
-                          "--out", str(tmp_path / "r.json")]) == 0
+  assert index_main(["query", "--index", index, "--text", "farmland", "--k", "2",
+                     "--out", str(tmp_path / "r.json")]) == 0
   out, err = capsys.readouterr()
   assert "warning: 2 of 2 hits point to files that are gone" in err and "index prune" in err
   assert out.count("(file gone)") == 2
@@ -120,19 +121,19 @@ def test_a_moved_folder_warns_at_query_is_re_pointed_by_add_and_prune_drops_dele
   monkeypatch.setattr(embed, "_read", lambda model, path: read.append(path) or real_read(model, path))
   link = str(tmp_path / "link")
   os.symlink(moved, link)  # The same files twice (a symlink and the folder itself): one row each.
-  assert index_tool.main(["add", "--index", index, "--images", moved, link]) == 0
+  assert index_main(["add", "--index", index, "--images", moved, link]) == 0
   assert "3 moved" in capsys.readouterr().out and not read  # Nothing embedded again.
   after = _by_path(index)
   assert sorted(after) == sorted(os.path.join(moved, n) for n in ("a.jpg", "b.jpg", "c.jpg"))
   for name in ("a.jpg", "b.jpg", "c.jpg"):
     np.testing.assert_array_equal(after[os.path.join(moved, name)], before[os.path.join(folder, name)])
-  assert index_tool.main(["add", "--index", index, "--images", os.path.join(link, "*.jpg")]) == 0
+  assert index_main(["add", "--index", index, "--images", os.path.join(link, "*.jpg")]) == 0
   assert "3 already indexed" in capsys.readouterr().out and not read
 
   os.remove(os.path.join(moved, "b.jpg"))
-  assert index_tool.main(["prune", "--index", index, "--dry_run"]) == 0
+  assert index_main(["prune", "--index", index, "--dry_run"]) == 0
   assert "Would drop 1 row(s)" in capsys.readouterr().out and len(_by_path(index)) == 3
-  assert index_tool.main(["prune", "--index", index]) == 0
+  assert index_main(["prune", "--index", index]) == 0
   assert "Dropped 1 row(s) whose file is gone" in capsys.readouterr().out
   pruned = _by_path(index)
   assert sorted(pruned) == [os.path.join(moved, "a.jpg"), os.path.join(moved, "c.jpg")]
@@ -140,7 +141,7 @@ def test_a_moved_folder_warns_at_query_is_re_pointed_by_add_and_prune_drops_dele
     np.testing.assert_array_equal(row, after[path])
   for name in ("a.jpg", "c.jpg"):
     os.remove(os.path.join(moved, name))
-  assert index_tool.main(["prune", "--index", index]) == 2  # All gone: an unmounted disk? Nothing dropped.
+  assert index_main(["prune", "--index", index]) == 2  # All gone: an unmounted disk? Nothing dropped.
   assert "every one of its 2 indexed files is gone" in capsys.readouterr().err and len(_by_path(index)) == 2
 
 
@@ -155,7 +156,7 @@ def test_bad_batch_or_shard_size_is_refused_before_anything_is_created(tiny_clip
   if value == "0":
     index_tool.build(tiny_clip, [folder], out, log_every=0)
     before = sorted(os.listdir(out))
-    assert index_tool.main(["add", "--index", out, "--images", folder, flag, value]) == 2
+    assert index_main(["add", "--index", out, "--images", folder, flag, value]) == 2
     assert sorted(os.listdir(out)) == before
 
 
@@ -166,17 +167,17 @@ def test_several_queries_one_model_load_a_table_and_no_file_unless_asked(built, 
   monkeypatch.setattr(index_tool, "_load_model", lambda d: loads.append(d) or real_load(d))
   monkeypatch.chdir(tmp_path)
   image = os.path.join(built["folder"], "b.jpg")
-  assert index_tool.main(["query", "--index", index, "--text", "a harbor", "a forest", "--text", "fields",
-                          "--image", image, "--k", "2"]) == 0
+  assert index_main(["query", "--index", index, "--text", "a harbor", "a forest", "--text", "fields",
+                     "--image", image, "--k", "2"]) == 0
   out = capsys.readouterr().out
   assert len(loads) == 1 and not os.path.exists(tmp_path / "results.json")
   for title in ("text: a harbor  (2 hits)", "text: a forest", "text: fields", "image: b.jpg"):
     assert title in out
   assert out.count("    1  ") == 4 and out.count("    2  ") == 4 and f"{image}" in out
 
-  assert index_tool.main(["query", "--index", index, "--text", "x", "--out", str(tmp_path)]) == 2  # A folder.
+  assert index_main(["query", "--index", index, "--text", "x", "--out", str(tmp_path)]) == 2  # A folder.
   assert "--out" in capsys.readouterr().err and len(loads) == 1  # Refused before the model is loaded.
-  assert index_tool.main(["query", "--index", index, "--image", str(tmp_path / "nope.png")]) == 2
+  assert index_main(["query", "--index", index, "--image", str(tmp_path / "nope.png")]) == 2
   assert "nope.png: no such file" in capsys.readouterr().err and len(loads) == 1
 
   res = index_tool.query(index, text=["a harbor", "fields"], image=[image], k=3, out=str(tmp_path / "r.json"),

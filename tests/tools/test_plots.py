@@ -8,8 +8,8 @@ import os
 import numpy as np
 from PIL import Image
 
+from rsvlm_jax import plots
 from rsvlm_jax.evaluate import report
-from rsvlm_jax.tools import plots
 
 
 def test_training_curves_from_metrics_jsonl(tmp_path):
