@@ -1,6 +1,6 @@
 r"""Ingestion at scale, simulated: webdataset shards of small JPEGs built with 1 and N workers.
 
-  python -m bench.scale --images 2000 --shards 8 --workers 1,2 --out bench/results/scale_build.json
+  python -m bench.scale --images 2000 --shards 8 --worker_counts 1,2 --out bench/results/scale_build.json
 
 Writes RS5M-layout shards (img_content, img_name, caption) of random JPEGs with Python's tarfile (the format
 webdataset.TarWriter writes; the tests check the reader against TarWriter itself), builds
@@ -28,7 +28,7 @@ _OUT = flags.DEFINE_string("out", "bench_results/scale_build.json", "Output JSON
 _IMAGES = flags.DEFINE_integer("images", 2000, "Images in all shards.")
 _SHARDS = flags.DEFINE_integer("shards", 8, "Shards (tars) they are split into.")
 _PX = flags.DEFINE_integer("px", 64, "Side of each (square) JPEG.")
-_WORKERS = flags.DEFINE_list("workers", ["1", "2"], "Worker counts to measure.")
+_WORKER_COUNTS = flags.DEFINE_list("worker_counts", ["1", "2"], "Worker counts to measure.")
 _TMP = flags.DEFINE_string("tmp", "", "Scratch folder (default: a new temporary one, deleted at the end).")
 
 
@@ -65,7 +65,7 @@ def main(argv):
   write_shards(manual, _IMAGES.value, _SHARDS.value, _PX.value)
   rows = []
   try:
-    for workers in map(int, _WORKERS.value):
+    for workers in map(int, _WORKER_COUNTS.value):
       data_dir = os.path.join(root, f"tfds_w{workers}")
       t0 = time.perf_counter()
       builder = build_dataset.build("caption_webdataset/rs5m", data_dir, manual, workers=workers)
