@@ -6,7 +6,7 @@ r"""DRIS accuracy/compute frontier of ONE trained run: every bucket allocation, 
 The run is loaded read only (rsvlm_jax.loading.load_run: its newest checkpoint, else its config.model_init)
 with its own input pipeline (tokenizer and DRIS calibration of RUN, data of --config, which defaults to the
 run's config.json). The analysis and its policies (run, complexity, learned, random, oracle, coarse_probe,
-bucket_K) are rsvlm_jax/dris/frontier.py's; see its docstring.
+bucket_K) are rsvlm_jax/analysis/frontier.py's; see its docstring.
 
 Writes {"run", "split", "num_images", "buckets": {"resolutions", "tokens", "encoder_gflops"}, "spearman",
 "points": [{"policy", "budget", "tokens_per_image", "encoder_gflops_per_image", "bucket_histogram",
@@ -42,10 +42,10 @@ def _flags():
 
 
 def run_frontier(workdir: str, config=None, **kwargs) -> dict:
-  """The frontier (dris.frontier.frontier's kwargs) of the run in `workdir`, loaded read only; `config`
+  """The frontier (analysis.frontier.frontier's kwargs) of the run in `workdir`, loaded read only; `config`
   (default: the run's config.json) sets the data and DRIS keys."""
   from rsvlm_jax import loading  # pylint: disable=g-import-not-at-top
-  from rsvlm_jax.dris import frontier  # pylint: disable=g-import-not-at-top
+  from rsvlm_jax.analysis import frontier  # pylint: disable=g-import-not-at-top
   workdir = os.path.abspath(workdir)
   config = config if config is not None else loading.read_config(workdir)
   loaded = loading.load_run(workdir, config)

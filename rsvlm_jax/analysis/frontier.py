@@ -28,11 +28,11 @@ import jax
 import numpy as np
 from absl import logging
 
+from rsvlm_jax.analysis import resolution_gain
 from rsvlm_jax.dris import buckets as buckets_lib
 from rsvlm_jax.dris import calibration
 from rsvlm_jax.dris import complexity
 from rsvlm_jax.dris import learned as dris_learned
-from rsvlm_jax.dris import resolution_gain
 from rsvlm_jax.evaluate import caption_metrics
 from rsvlm_jax.evaluate import evaluators
 from rsvlm_jax.evaluate import retrieval

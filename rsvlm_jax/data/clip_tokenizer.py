@@ -19,7 +19,7 @@ import ftfy
 import numpy as np
 import regex
 
-from rsvlm_jax.data import tokenizer as tokenizer_lib
+from rsvlm_jax.data import tokenizer_base
 
 # The merges file holds a header line, then merges; CLIP keeps the first 49152 - 256 - 2 of them, so that
 # 256 byte symbols + 256 end-of-word byte symbols + merges + 2 special tokens = 49408 ids.
@@ -46,7 +46,7 @@ def clean_text(text: str) -> str:
   return " ".join(text.split()).strip().lower()
 
 
-class ClipBpeTokenizer(tokenizer_lib.TokenizerBase):
+class ClipBpeTokenizer(tokenizer_base.TokenizerBase):
   """CLIP BPE: `encode(text, max_len)`, `encode_batch`, `decode`; picklable (for grain workers)."""
 
   kind = "clip_bpe"
@@ -141,7 +141,7 @@ class ClipBpeTokenizer(tokenizer_lib.TokenizerBase):
     if len(ids) > max_len:
       ids = ids[:max_len]
       ids[-1] = self.eos_id
-    return tokenizer_lib.padded(ids, max_len)
+    return tokenizer_base.padded(ids, max_len)
 
   def decode(self, ids: Iterable[int]) -> str:
     """Ids -> text: stops at the first EOT, skips SOT; end-of-word marks become spaces."""

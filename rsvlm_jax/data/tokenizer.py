@@ -6,27 +6,15 @@ from __future__ import annotations
 
 import io
 import os
-from typing import Iterable, Sequence
+from typing import Iterable
 
 import numpy as np
 import sentencepiece as spm
 from absl import logging
 
+from rsvlm_jax.data import clip_tokenizer
+from rsvlm_jax.data.tokenizer_base import TokenizerBase, padded  # Re-exported: tokenizer.padded.
 from rsvlm_jax.token_ids import BOS_ID, EOS_ID, PAD_ID, UNK_ID  # Re-exported: tokenizer.BOS_ID, ...
-
-
-def padded(ids: Sequence[int], max_len: int) -> np.ndarray:
-  """int32 [max_len]: `ids` (at most max_len of them) followed by zeros (padding)."""
-  out = np.zeros((max_len,), np.int32)
-  out[:len(ids)] = ids
-  return out
-
-
-class TokenizerBase:
-  """What every tokenizer offers besides `encode`, `decode`, `vocab_size` and its special ids."""
-
-  def encode_batch(self, texts: Sequence[str], max_len: int) -> np.ndarray:
-    return np.stack([self.encode(t, max_len) for t in texts]) if texts else np.zeros((0, max_len), np.int32)
 
 
 class Tokenizer(TokenizerBase):
@@ -125,7 +113,6 @@ CLIP_BPE_FILE = "tokenizer_bpe.txt.gz"
 def from_file(path: str):
   """A tokenizer from its file: a SentencePiece `.model`, or CLIP's BPE merges (`*.txt.gz`)."""
   if path.endswith(".txt.gz"):
-    from rsvlm_jax.data import clip_tokenizer  # pylint: disable=g-import-not-at-top
     return clip_tokenizer.ClipBpeTokenizer.from_file(path)
   if path.endswith(".model"):
     return load(path)

@@ -7,9 +7,8 @@
   calibration      score thresholds that meet a token budget; a workdir cache of scores and thresholds
   policy           BucketPolicy: which bucket an image gets in training and at serving
   tiles            coarse-to-fine: the most complex tiles at full resolution
-  resolution_gain  how much a trained model loses per image at a lower resolution (the learned scorer's target)
-  frontier         every allocation of a split's images to buckets, evaluated exactly from per-bucket tables
 
-The first seven are the data pipeline's part and import no model or evaluator; the two analyses take a loaded
-model, pipeline and predictor, never a Trainer (tests/test_layering.py).
+All of it is serving-time DRIS, below the data pipeline: it imports no data, model or evaluator module. The
+analyses of a trained model (resolution gains, frontier, scorer fitting) live in rsvlm_jax/analysis/
+(tests/test_layering.py).
 """

@@ -5,7 +5,7 @@ how much a model loses when the image is encoded small: a calm sea with one smal
 its caption ("a white boat in the upper left") needs the pixels, while a packed parking lot is described
 as "many cars" at any resolution. The learned scorer is trained on exactly that signal:
 
-  target  = resolution gain of a teacher model (dris/resolution_gain.py): per-image loss with the
+  target  = resolution gain of a teacher model (analysis/resolution_gain.py): per-image loss with the
             image degraded to the smallest bucket minus the loss at the largest bucket;
   input   = `features(image)`: cheap numpy statistics from thumbnails (sorted complexity-map cells,
             sorted detail-lost-by-halving cells, colour moments), computed in the data workers;

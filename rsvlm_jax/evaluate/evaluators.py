@@ -1,5 +1,6 @@
-"""Evaluator registry: `get(name)(pipeline, predictor, **cfg).run(params) -> metrics dict`; `run_evals`
-runs every evaluator a config names.
+"""Evaluator registry: `get(name)(pipeline, predictor, **cfg).run(params) -> metrics dict`, from EVALUATORS
+(an explicit dict of the built-in evaluators, at the end of this file); `run_evals` runs every evaluator a
+config names.
 
 Every evaluator walks the split through `pipeline.eval_batches`, which pads the last batch of each
 bucket with a mask, so all processes run the same number of steps.
@@ -9,28 +10,22 @@ from __future__ import annotations
 import time
 from typing import Any
 
+import jax
+from jax.experimental import multihost_utils
 import numpy as np
 from absl import logging
 
-from rsvlm_jax.dris import complexity
 from rsvlm_jax.data.transforms import IMAGE_KEYS
+from rsvlm_jax.dris import complexity
 from rsvlm_jax.evaluate import caption_metrics
 from rsvlm_jax.evaluate import retrieval
-
-_EVALUATORS: dict[str, type] = {}
-
-
-def register(name: str):
-  def wrap(cls):
-    _EVALUATORS[name] = cls
-    return cls
-  return wrap
+from rsvlm_jax.evaluate import zero_shot
 
 
 def get(name: str):
-  if name not in _EVALUATORS:
-    raise KeyError(f"Unknown evaluator {name!r} (config key evals.{name}); registered: {sorted(_EVALUATORS)}")
-  return _EVALUATORS[name]
+  if name not in EVALUATORS:
+    raise KeyError(f"Unknown evaluator {name!r} (config key evals.{name}); registered: {sorted(EVALUATORS)}")
+  return EVALUATORS[name]
 
 
 def run_evals(evals, pipeline, predictor, params) -> dict[str, dict[str, Any]]:
@@ -54,7 +49,6 @@ def _image_shapes(batch) -> tuple:
   return tuple((k, tuple(batch[k].shape)) for k in IMAGE_KEYS if k in batch)
 
 
-@register("retrieval")
 class RetrievalEvaluator:
   """R@1/5/10 image->text and text->image (all captions of each image) and mR, in percent.
 
@@ -116,7 +110,6 @@ def encoder_gflops_per_bucket(pipeline, predictor, params, split: str, batch_siz
   return gflops
 
 
-@register("captioning")
 class CaptioningEvaluator:
   """Decodes a caption per image (greedy or beam) and scores BLEU/ROUGE-L/CIDEr-D vs all references.
 
@@ -160,7 +153,6 @@ class CaptioningEvaluator:
     return scores
 
 
-@register("efficiency")
 class EfficiencyEvaluator:
   """Tokens per image, image-encoder GFLOPs per image (XLA cost analysis) and the DRIS bucket histogram."""
 
@@ -178,8 +170,6 @@ class EfficiencyEvaluator:
 
 def _gather_index(batch, pipeline) -> np.ndarray:
   """Global example indices of a (process-local) eval batch, in the order of the gathered outputs."""
-  from jax.experimental import multihost_utils  # pylint: disable=g-import-not-at-top
-  import jax  # pylint: disable=g-import-not-at-top
   del pipeline
   if jax.process_count() == 1:
     return batch["_index"]
@@ -188,10 +178,13 @@ def _gather_index(batch, pipeline) -> np.ndarray:
 
 def _local_rows(rows: np.ndarray) -> np.ndarray:
   """This process's contiguous share of a global array of rows (texts are split like images)."""
-  import jax  # pylint: disable=g-import-not-at-top
   n = len(rows) // jax.process_count()
   return rows[jax.process_index() * n:(jax.process_index() + 1) * n]
 
 
-# Evaluators defined in their own modules register themselves on import.
-from rsvlm_jax.evaluate import zero_shot  # noqa: E402,F401  pylint: disable=wrong-import-position,unused-import
+EVALUATORS: dict[str, type] = {
+    "retrieval": RetrievalEvaluator,
+    "captioning": CaptioningEvaluator,
+    "efficiency": EfficiencyEvaluator,
+    "zero_shot": zero_shot.ZeroShotEvaluator,
+}

@@ -19,7 +19,6 @@ from absl import logging
 import numpy as np
 
 from rsvlm_jax.data import image_io
-from rsvlm_jax.evaluate import evaluators
 from rsvlm_jax.evaluate import zero_shot_templates
 
 
@@ -218,7 +217,6 @@ def report(logits: np.ndarray, labels: np.ndarray, classnames: Sequence[str], id
           "num_classes": c, "num_templates": int(num_templates), "notes": notes}
 
 
-@evaluators.register("zero_shot")
 class ZeroShotEvaluator:
   """Zero-shot classification of a labelled image set during or after training (config evals.zero_shot:
   dataset "folder:PATH" or "tfds:NAME", templates, data_dir, split, batch_size, empty_classes). Images are

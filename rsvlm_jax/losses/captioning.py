@@ -5,8 +5,6 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from rsvlm_jax.losses import registry
-
 
 def token_cross_entropy(logits, targets, label_smoothing: float = 0.0):
   """Mean cross-entropy over non-padding targets (id 0 = pad); returns (loss, token accuracy)."""
@@ -21,8 +19,6 @@ def token_cross_entropy(logits, targets, label_smoothing: float = 0.0):
   return (ce * mask).sum() / n, acc
 
 
-
-@registry.register("captioning")
 def captioning_loss(out, batch, ctx, label_smoothing: float = 0.0):
   del ctx  # A global-batch mean under jit needs no explicit collective.
   targets = out.get("caption_targets", batch["text"])

@@ -1,4 +1,4 @@
-"""MS-VLAM terms as registered losses: global, local-region and object alignment.
+"""MS-VLAM terms as losses (registry.LOSSES): global, local-region and object alignment.
 
 Each reads the model's out dict and calls the cross-device array-level loss of `alignment.py`
 (explicit shard_map + all_gather over the mesh's data axis).
@@ -6,17 +6,14 @@ Each reads the model's out dict and calls the cross-device array-level loss of `
 from __future__ import annotations
 
 from rsvlm_jax.losses import alignment
-from rsvlm_jax.losses import registry
 
 
-@registry.register("global_alignment")
 def global_alignment(out, batch, ctx, kind: str = "softmax"):
   del batch
   return alignment.global_contrastive(out["zimg"], out["ztxt"], out["logit_scale"], out["logit_bias"],
                                       kind=kind, mesh=ctx.mesh, axis_name=ctx.axis_name)
 
 
-@registry.register("local_alignment")
 def local_alignment(out, batch, ctx, mode: str = "max_sim"):
   del batch
   return alignment.local_region_alignment(out["region_emb"], out["region_mask"], out["phrase_emb"],
@@ -24,7 +21,6 @@ def local_alignment(out, batch, ctx, mode: str = "max_sim"):
                                           axis_name=ctx.axis_name)
 
 
-@registry.register("object_alignment")
 def object_alignment(out, batch, ctx):
   return alignment.object_alignment(out["object_emb"], out["object_text_emb"], batch["obj_labels"],
                                     batch["obj_mask"], out["logit_scale"], mesh=ctx.mesh,

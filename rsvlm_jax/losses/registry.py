@@ -1,7 +1,7 @@
 """Loss registry: each loss is `fn(out, batch, ctx, **kwargs) -> (scalar, metrics)`, chosen by name.
 
-`config.losses` maps registered names to their kwargs plus a `weight`; a weight of 0 switches the
-term off (it is then not computed at all). The total is the weighted sum.
+`config.losses` maps the names of LOSSES (an explicit dict of the built-in losses) to their kwargs plus a
+`weight`; a weight of 0 switches the term off (it is then not computed at all). The total is the weighted sum.
 """
 from __future__ import annotations
 
@@ -11,8 +11,17 @@ from typing import Any, Callable
 import jax
 import jax.numpy as jnp
 
+from rsvlm_jax.losses import captioning
+from rsvlm_jax.losses import msvlam
+
 LossFn = Callable[..., tuple[jax.Array, dict[str, jax.Array]]]
-_LOSSES: dict[str, LossFn] = {}
+
+LOSSES: dict[str, LossFn] = {
+    "captioning": captioning.captioning_loss,
+    "global_alignment": msvlam.global_alignment,
+    "local_alignment": msvlam.local_alignment,
+    "object_alignment": msvlam.object_alignment,
+}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -22,20 +31,10 @@ class LossContext:
   axis_name: str = "data"
 
 
-def register(name: str):
-  def wrap(fn: LossFn) -> LossFn:
-    if name in _LOSSES:
-      raise ValueError(f"Loss {name!r} registered twice")
-    _LOSSES[name] = fn
-    return fn
-  return wrap
-
-
 def get(name: str) -> LossFn:
-  _import_builtin()
-  if name not in _LOSSES:
-    raise KeyError(f"Unknown loss {name!r} (config key losses.{name}); registered: {sorted(_LOSSES)}")
-  return _LOSSES[name]
+  if name not in LOSSES:
+    raise KeyError(f"Unknown loss {name!r} (config key losses.{name}); registered: {sorted(LOSSES)}")
+  return LOSSES[name]
 
 
 def active(losses_cfg) -> dict[str, dict[str, Any]]:
@@ -63,8 +62,3 @@ def total_loss(out, batch, losses_cfg, ctx: LossContext):
     metrics[f"loss/{name}"] = value
     metrics.update({f"{name}/{k}": v for k, v in m.items()})
   return total, metrics
-
-
-def _import_builtin():
-  # Importing the modules registers their losses.
-  from rsvlm_jax.losses import captioning, msvlam  # pylint: disable=g-import-not-at-top,unused-import

@@ -6,7 +6,7 @@ r"""Fits the learned DRIS scorer from a trained run (the teacher) and writes it 
 
 --config/--workdir name the teacher exactly as it was trained (its newest checkpoint is restored; nothing
 in its workdir is written). For each of the first --max_images training images the teacher's resolution
-gain is measured (dris/resolution_gain.py: loss with the image degraded to --low_res minus the loss at
+gain is measured (analysis/resolution_gain.py: loss with the image degraded to --low_res minus the loss at
 full resolution), the scorer is fitted on a (1 - heldout) share and checked on the rest (Spearman rank
 correlation, since only the order of scores sets the buckets), then refitted on all of them. Writes OUT,
 OUT's .json report and OUT's _gains.npz (features and per-image losses, for refitting without the teacher).
@@ -16,12 +16,9 @@ from __future__ import annotations
 import json
 import os
 
-import numpy as np
 from absl import flags
-from absl import logging
 from ml_collections import config_flags
 
-from rsvlm_jax.dris import learned as dris_learned
 from rsvlm_jax.runtime import cli
 
 
@@ -31,51 +28,16 @@ def fit_from_run(config, workdir: str, out: str, *, low_res: int = 0, max_images
   """Measures the teacher's resolution gains, fits the scorer, saves it to `out`; returns the report."""
   from rsvlm_jax import config_schema  # pylint: disable=g-import-not-at-top
   from rsvlm_jax import loading  # pylint: disable=g-import-not-at-top
-  from rsvlm_jax.dris import complexity  # pylint: disable=g-import-not-at-top
-  from rsvlm_jax.dris import resolution_gain  # pylint: disable=g-import-not-at-top
+  from rsvlm_jax.analysis import scorer_fit  # pylint: disable=g-import-not-at-top
   workdir = os.path.abspath(workdir)
-  config = config_schema.complete(config)
+  config = config_schema.gate(config)  # The config gate: this tool is where the run starts.
   teacher = loading.load_run(workdir, config)  # Its checkpoint, else the weights config.model_init names.
   # The data: this config's dataset and buckets, with the teacher's tokenizer (its run files, read only).
   pipe = teacher.input_pipeline(config)
-  high = pipe.buckets.resolutions[-1]
-  if not low_res:  # Native gains: the smallest bucket against the largest; else half the largest.
-    low_res = pipe.buckets.resolutions[0] if native and pipe.buckets.num_buckets > 1 else high // 2
-  gains = resolution_gain.resolution_gains(teacher.model, teacher.params, pipe, low_res=low_res, split=split,
-                                           max_images=max_images, native=native)
-  images = [pipe.record(split, i)["image"] for i in gains["index"]]
-  score_size = int(config.dris.score_size)
-  feats = np.stack([dris_learned.features(im, score_size) for im in images])
-  complexity_scores = np.array([complexity.image_score(im, score_size) for im in images])
-  order = np.random.default_rng(seed).permutation(len(images))
-  n_fit = max(2, int(round(len(images) * (1.0 - heldout))))
-  fit_idx, test_idx = order[:n_fit], order[n_fit:]
-  recipe = dict(seed=seed, score_size=score_size, hidden=hidden, steps=fit_steps)
-  check = dris_learned.fit(feats[fit_idx], gains["gain"][fit_idx], **recipe)
-  heldout_spearman = (dris_learned.spearman(check.predict(feats[test_idx]), gains["gain"][test_idx])
-                      if len(test_idx) > 1 else None)
-  # The per-image gains are noisy, so the scorer that is saved is refitted on every image once the
-  # held-out share has checked the recipe.
-  scorer = dris_learned.fit(feats, gains["gain"], **recipe) if len(test_idx) else check
-  scorer.save(out)
-  np.savez(os.path.splitext(out)[0] + "_gains.npz", features=feats, **gains)
-  pred = scorer.predict(feats)
-  report = {
-      "teacher_workdir": workdir, "teacher_resolution": high, "low_res": low_res, "native": native,
-      "split": split, "hidden": hidden, "fit_steps": fit_steps, "num_images": len(images), "num_check_fit": len(fit_idx), "num_heldout": len(test_idx),
-      "gain_mean": float(gains["gain"].mean()), "gain_std": float(gains["gain"].std()),
-      "nll_gain_mean": float((gains["nll_low"] - gains["nll"]).mean()),
-      "i2t_gain_mean": float((gains["i2t_low"] - gains["i2t"]).mean()),
-      "spearman_heldout": heldout_spearman,  # The check fit on num_check_fit images, on the rest.
-      "spearman_fit": dris_learned.spearman(pred, gains["gain"]),  # The saved scorer, on all its images.
-      "spearman_complexity_vs_gain": dris_learned.spearman(complexity_scores, gains["gain"]),
-      "spearman_learned_vs_complexity": dris_learned.spearman(pred, complexity_scores),
-      "scorer": os.path.abspath(out),
-  }
-  with open(os.path.splitext(out)[0] + ".json", "w") as f:
-    json.dump(report, f, indent=2)
-  logging.info("DRIS scorer: %s", json.dumps(report))
-  return report
+  return scorer_fit.fit_scorer(teacher.model, teacher.params, pipe, out, score_size=int(config.dris.score_size),
+                               low_res=low_res, max_images=max_images, split=split, native=native,
+                               heldout=heldout, seed=seed, hidden=hidden, fit_steps=fit_steps,
+                               teacher_workdir=workdir)
 
 
 FLAGS = flags.FlagValues()  # This command's flags only (runtime/cli.py): importing it defines no global flag.

@@ -1,4 +1,4 @@
-"""dris/frontier.py (bench.dris_frontier): per-bucket tables composed into any allocation reproduce the normal
+"""analysis/frontier.py (bench.dris_frontier): per-bucket tables composed into any allocation reproduce the normal
 evaluation; the run is loaded read only (load_run), no Trainer."""
 from __future__ import annotations
 
@@ -123,7 +123,7 @@ def test_dris_at_serve_trains_at_the_largest_bucket_and_serves_with_dris(tiny_da
 
 
 def test_coarse_probe_is_cross_fitted_and_recovers_a_linear_signal():
-  from rsvlm_jax.dris import frontier  # pylint: disable=g-import-not-at-top
+  from rsvlm_jax.analysis import frontier  # pylint: disable=g-import-not-at-top
   from rsvlm_jax.dris import learned as dris_learned  # pylint: disable=g-import-not-at-top
   r = np.random.default_rng(0)
   x = r.normal(size=(200, 12))

@@ -11,7 +11,7 @@ import pytest
 
 from rsvlm_jax.dris import complexity
 from rsvlm_jax.dris import learned as dris_learned
-from rsvlm_jax.dris import resolution_gain
+from rsvlm_jax.analysis import resolution_gain
 from tests.fixtures import tiny_config
 from tests.fixtures import xla_flags
 
