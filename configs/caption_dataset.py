@@ -13,17 +13,30 @@ level is off (see the docstring of rsvlm_jax/losses/alignment.py, and docs/msvla
 """
 import os
 
+import ml_collections
+
 from rsvlm_jax import config as config_lib
 
 
+demo = config_lib.import_config("demo")
+
+ARGS = dict(dataset="rsicd", data_dir=os.environ.get("RSVLM_DATA_DIR", "data"), variant="B/16", dris=True, res=224,
+            steps=-1, batch=256, runlocal=False, retrieval_only=False, seed=0, mixed=True, model_init="")
+
+
 def get_config(arg=None):
-  arg = config_lib.parse_arg(
-      arg, dataset="rsicd", data_dir=os.environ.get("RSVLM_DATA_DIR", "data"), variant="B/16", dris=True, res=224,
-      steps=-1, batch=256, runlocal=False, retrieval_only=False, seed=0, mixed=True,
-      model_init="")
-  demo = config_lib.load_config(config_lib.config_path("demo.py") +
-                                f":data_dir={arg.data_dir},seed={arg.seed},serve_dris=false")
-  c = demo
+  """`configs/caption_dataset.py:key=val,...` (see the module docstring)."""
+  return config(**config_lib.parse_arg(arg, **ARGS))
+
+
+def config(**args):
+  """The config from typed args (names and defaults: ARGS); configs/rsicd_retrieval.py and
+  configs/rs_gpt4v_b16.py compose it by calling this."""
+  unknown = sorted(set(args) - set(ARGS))
+  if unknown:
+    raise TypeError(f"configs/caption_dataset.py has no arg(s) {unknown}; known: {sorted(ARGS)}")
+  arg = ml_collections.ConfigDict({**ARGS, **args})
+  c = demo.config(data_dir=arg.data_dir, seed=arg.seed, serve_dris=False)
   c.input.dataset = arg.dataset
   c.input.splits.test = "validation" if arg.dataset.startswith("caption_webdataset/rs5m") else "test"  # RS5M: no test.
   c.model_init = arg.model_init  # A trained run to start from (see configs/demo.py).

@@ -19,40 +19,40 @@ res (a fixed training resolution other than the native one), seed.
 Defaults follow the published RS retrieval fine-tuning recipe of RS5M/GeoRSCLIP (RET-2: lr 5e-6, weight
 decay 0.5, 100 warmup steps) with the global level only, plus the caption decoder.
 """
-import json
 import os
 
 import ml_collections
 
 from rsvlm_jax import config as config_lib
-from rsvlm_jax import config_schema
-from rsvlm_jax.dris import buckets
-from rsvlm_jax import vit_variants
+
+demo = config_lib.import_config("demo")
 
 DATASETS = {"rsicd": "rsicd", "rsitmd": "rsitmd", "ucm": "ucm_captions", "sydney": "sydney_captions",
             "nwpu": "nwpu_captions", "rs_gpt4v": "rs_gpt4v/captions", "synthetic": "synthetic_scenes/demo"}
 
-
-def _converted(init: str) -> dict:
-  path = os.path.join(os.path.expanduser(init), "config.json")
-  if not init:
-    raise ValueError("configs/clip_finetune.py needs init=DIR (a directory written by "
-                     "python -m rsvlm_jax.tools.convert_open_clip, or a run fine-tuned from one)")
-  if not os.path.isfile(path):
-    raise FileNotFoundError(f"Config arg init={init}: no config.json there (convert the checkpoint first with "
-                            "python -m rsvlm_jax.tools.convert_open_clip)")
-  with open(path, encoding="utf-8") as f:
-    return config_schema.upgrade(json.load(f))
+ARGS = dict(init="", dataset="rsicd", data_dir=os.environ.get("RSVLM_DATA_DIR", "data"), runlocal=False,
+            steps=-1, batch=-1, lr=5e-6, wd=0.5, warmup=-1, decoder=True, decoder_lr_mult=200.0, global_w=1.0,
+            local_w=0.0, object_w=0.0, caption_w=1.0, dris=False, dris_at="serve", budget=0.6, res=0, seed=0)
 
 
 def get_config(arg=None):
-  arg = config_lib.parse_arg(
-      arg, init="", dataset="rsicd", data_dir=os.environ.get("RSVLM_DATA_DIR", "data"), runlocal=False,
-      steps=-1, batch=-1, lr=5e-6, wd=0.5, warmup=-1, decoder=True, decoder_lr_mult=200.0, global_w=1.0,
-      local_w=0.0, object_w=0.0, caption_w=1.0, dris=False, dris_at="serve", budget=0.6, res=0, seed=0)
-  src = _converted(arg.init)
-  c = config_lib.load_config(config_lib.config_path("demo.py") + f":data_dir={arg.data_dir},seed={arg.seed},"
-                             f"budget={arg.budget},runlocal={arg.runlocal},serve_dris=false")
+  """`configs/clip_finetune.py:key=val,...` (see the module docstring)."""
+  return config(**config_lib.parse_arg(arg, **ARGS))
+
+
+def config(**args):
+  """The config from typed args (names and defaults: ARGS). It reads no file: the converted directory's
+  architecture (towers, text length, preprocessing, native resolution) is read where the run starts, through
+  config key model_from (rsvlm_jax.config_schema.gate)."""
+  unknown = sorted(set(args) - set(ARGS))
+  if unknown:
+    raise TypeError(f"configs/clip_finetune.py has no arg(s) {unknown}; known: {sorted(ARGS)}")
+  arg = ml_collections.ConfigDict({**ARGS, **args})
+  if not arg.init:
+    raise ValueError("configs/clip_finetune.py needs init=DIR (a directory written by "
+                     "python -m rsvlm_jax.tools.convert_open_clip, or a run fine-tuned from one)")
+  c = demo.config(data_dir=arg.data_dir, seed=arg.seed, budget=arg.budget, runlocal=arg.runlocal,
+                  serve_dris=False)
   if arg.dris_at not in ("serve", "train_and_serve"):
     raise ValueError(f"Config arg 'dris_at' must be serve or train_and_serve, got {arg.dris_at!r}")
   for key in ("steps", "batch", "warmup"):
@@ -69,22 +69,25 @@ def get_config(arg=None):
   c.ckpt_every = max(1, min(1000, c.total_steps))
   c.eval_every = 0
 
-  # The model is the converted one (towers, projections, temperature), plus a fresh caption decoder.
-  c.model = ml_collections.ConfigDict(src["model"])
-  native, patch = int(src["dris"]["resolutions"][-1]), vit_variants.patch_size(src["model"]["image"])
-  c.input.text_len = int(src["input"]["text_len"])
-  c.input.preprocess = src["input"].get("preprocess", "resize")
-  fixed = int(arg.res) or native
-  c.dris.resolutions = buckets.fractional_resolutions(native, patch) if arg.dris else (fixed,)
+  # The model is the converted one (towers, projections, temperature; model_from.dir, read at run start), plus a
+  # fresh caption decoder.
+  c.model_from.dir = arg.init
+  if arg.dris:
+    c.model_from.resolutions = "fractions"  # About 1/2, 3/4 and 1x the native patch grid.
+  elif arg.res:
+    c.model_from.resolutions, c.dris.resolutions = "config", (int(arg.res),)
+  else:
+    c.model_from.resolutions = "native"
   c.dris.mixed_buckets = bool(arg.dris and not arg.runlocal)
   c.dris.train = "largest" if arg.dris_at == "serve" else "buckets"
   c.input.tokenizer_path = ""  # The converted directory's BPE merges are adopted into the workdir.
   if arg.decoder:
-    width = int(src["model"]["text"]["width"])
-    c.model.decoder = ml_collections.ConfigDict({
-        "width": 64 if arg.runlocal else width, "depth": 1 if arg.runlocal else 4,
-        "num_heads": 2 if arg.runlocal else max(1, width // 64), "mlp_dim": 128 if arg.runlocal else 4 * width,
-        "max_len": c.input.text_len})
+    if arg.runlocal:
+      c.model_from.decoder = "config"
+      c.model.decoder.update(width=64, depth=1, num_heads=2, mlp_dim=128)
+    else:  # The text tower's width, width/64 heads, a 4x MLP.
+      c.model_from.decoder = "text"
+      c.model.decoder.depth = 4
     c.model_init_fresh = "^dec/"
   # The token projection (initialised from visual.proj) is created only when a region/object level is on.
   c.model_init_skip = "^img_token_proj/"

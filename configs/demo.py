@@ -8,18 +8,19 @@ By default it trains all three MS-VLAM levels (global, local region, object) plu
 then evaluates the same weights twice: every image at `res` (the "at_largest" row) and with DRIS at serving
 (each image at the bucket of about 1/2, 3/4 or 1x `res` that its score picks, at `budget`).
 
-Args (`configs/demo.py:key=val,...`; every other key: `--config.KEY=VALUE`, see docs/config.md):
+Args (`configs/demo.py:key=val,...`, or `demo.config(key=val, ...)` from another config; every other key:
+`--config.KEY=VALUE`, see docs/config.md):
   steps, ckpt_every      training steps and checkpoint interval (-1 = 800 / 200; runlocal: 6 / 3)
   batch                  global batch size
   runlocal               smoke mode: tiny data and model, a few steps
   res                    training resolution (px) without `dris`
-  serve_dris             auto/true/false: serve the `res` model with DRIS buckets next to the full-resolution
-                         row (auto = on unless runlocal)
+  serve_dris             true/false (default auto: on unless runlocal): serve the `res` model with DRIS
+                         buckets next to the full-resolution row
   dris                   train with DRIS buckets 64/96/128 px (or `resolutions`) instead of one resolution
   resolutions            ';'-separated bucket sizes for `dris`, e.g. 64;96;128
   budget                 DRIS token budget (fraction of the largest bucket's tokens)
-  mixed                  with dris: auto/true/false, every batch holds a share of every bucket (auto = on
-                         unless runlocal)
+  mixed                  with dris: true/false (default auto: on unless runlocal), every batch holds a share
+                         of every bucket
   scorer                 a learned DRIS scorer .npz (default: the content-complexity score)
   dris_at                with dris: train_and_serve, or serve (train at the largest bucket, DRIS at serving)
   model_init             a trained run's workdir to start from (e.g. with --mode=eval to serve its weights)
@@ -31,31 +32,38 @@ Args (`configs/demo.py:key=val,...`; every other key: `--config.KEY=VALUE`, see 
 """
 import os
 
+import ml_collections
+
 from rsvlm_jax import config as config_lib
 from rsvlm_jax import config_schema
 from rsvlm_jax.dris import buckets
 from rsvlm_jax import vit_variants
 
+TEXT_LEN = 48  # Tokens per caption: every synthetic scene caption fits (see config).
 
-def _auto(name: str, value: str, runlocal: bool) -> bool:
-  """Args `mixed` and `serve_dris`: auto (on, except in runlocal smoke mode, whose batch of 8 cannot hold a share
-  of 8 devices per bucket and whose 32 px images leave no smaller bucket worth serving), true or false."""
-  choice = {"auto": not runlocal, "true": True, "1": True, "false": False, "0": False}.get(str(value).lower())
-  if choice is None:
-    raise ValueError(f"Config arg {name!r} expects auto, true or false, got {value!r}")
-  return choice
-
-
-TEXT_LEN = 48  # Tokens per caption: every synthetic scene caption fits (see get_config).
-
-ARGS = dict(steps=-1, ckpt_every=-1, batch=64, runlocal=False, dris=False, res=64, seed=0, serve_dris="auto",
-            resolutions=(), dataset="synthetic_scenes/demo", data_dir=os.environ.get("RSVLM_DATA_DIR", "data"),
-            variant="mu/8", global_w=1.0, local_w=0.5, object_w=0.5, caption_w=1.0, budget=0.5, eval_every=0,
-            mixed="auto", scorer="", dris_at="train_and_serve", model_init="")
+# The args and their defaults. `mixed` and `serve_dris` are bools left to the config unless given (None, `auto`
+# on the command line): on, except in runlocal smoke mode, whose batch of 8 cannot hold a share of 8 devices
+# per bucket and whose 32 px images leave no smaller bucket worth serving.
+ARGS = dict(steps=-1, ckpt_every=-1, batch=64, runlocal=False, dris=False, res=64, seed=0,
+            serve_dris=config_lib.AUTO_BOOL, resolutions=(), dataset="synthetic_scenes/demo",
+            data_dir=os.environ.get("RSVLM_DATA_DIR", "data"), variant="mu/8", global_w=1.0, local_w=0.5,
+            object_w=0.5, caption_w=1.0, budget=0.5, eval_every=0, mixed=config_lib.AUTO_BOOL, scorer="",
+            dris_at="train_and_serve", model_init="")
 
 
 def get_config(arg=None):
-  arg = config_lib.parse_arg(arg, **ARGS)
+  """`configs/demo.py:key=val,...` (see the module docstring)."""
+  return config(**config_lib.parse_arg(arg, **ARGS))
+
+
+def config(**args) -> ml_collections.ConfigDict:
+  """The demo config from typed args (names and defaults: ARGS; serve_dris / mixed: None = auto). Other
+  configs compose it by calling this (configs/caption_dataset.py, configs/clip_finetune.py)."""
+  unknown = sorted(set(args) - set(ARGS))
+  if unknown:
+    raise TypeError(f"configs/demo.py has no arg(s) {unknown}; known: {sorted(ARGS)}")
+  arg = ml_collections.ConfigDict({k: None if v is config_lib.AUTO_BOOL else v for k, v in {**ARGS, **args}.items()})
+  auto = lambda value: (not arg.runlocal) if value is None else bool(value)
   for key in ("steps", "ckpt_every"):
     if arg[key] != -1 and arg[key] < 1:
       raise ValueError(f"Config arg {key!r} must be a positive number of steps (or -1 for the default), "
@@ -85,14 +93,14 @@ def get_config(arg=None):
   if arg.dris:
     c.dris.resolutions = tuple(int(r) for r in arg.resolutions) or ((32, 48) if arg.runlocal else (64, 96, 128))
     c.dris.train = "largest" if arg.dris_at == "serve" else "buckets"
-  elif _auto("serve_dris", arg.serve_dris, arg.runlocal):
+  elif auto(arg.serve_dris):
     c.dris.resolutions = buckets.fractional_resolutions(res, patch)
     c.dris.train = "largest"
     c.dris.eval_largest_too = True
   else:
     c.dris.resolutions = (res,)
   c.dris.budget = arg.budget
-  c.dris.mixed_buckets = _auto("mixed", arg.mixed, arg.runlocal)
+  c.dris.mixed_buckets = auto(arg.mixed)
   c.dris.scorer = arg.scorer
 
   c.losses.global_alignment.weight = arg.global_w

@@ -7,7 +7,10 @@ Takes the args of configs/caption_dataset.py (runlocal, data_dir, dris, steps, b
 """
 from rsvlm_jax import config as config_lib
 
+caption_dataset = config_lib.import_config("caption_dataset")
+
 
 def get_config(arg=None):
-  arg = ",".join(x for x in ("dataset=rs_gpt4v/captions,variant=B/16", arg or "") if x)
-  return config_lib.load_config(config_lib.config_path("caption_dataset.py") + ":" + arg)
+  """caption_dataset's args, with dataset rs_gpt4v/captions and variant B/16 by default."""
+  defaults = {**caption_dataset.ARGS, "dataset": "rs_gpt4v/captions", "variant": "B/16"}
+  return caption_dataset.config(**config_lib.parse_arg(arg, **defaults))

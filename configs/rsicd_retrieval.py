@@ -9,9 +9,10 @@ dataset=rsicd/dedup.
 """
 from rsvlm_jax import config as config_lib
 
+caption_dataset = config_lib.import_config("caption_dataset")
+
 
 def get_config(arg=None):
-  arg = arg or ""
-  if "dataset=" not in arg:
-    arg = ",".join(x for x in ("dataset=rsicd", arg) if x)
-  return config_lib.load_config(config_lib.config_path("caption_dataset.py") + ":" + arg + ",retrieval_only=True")
+  """caption_dataset's args; dataset defaults to rsicd, and retrieval_only is on."""
+  arg = config_lib.parse_arg(arg, **{**caption_dataset.ARGS, "dataset": "rsicd"})
+  return caption_dataset.config(**{**arg, "retrieval_only": True})

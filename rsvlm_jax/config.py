@@ -2,20 +2,33 @@
 from __future__ import annotations
 
 import ast
+import importlib
 import importlib.util
 import os
+import sys
 from typing import Any
 
 import ml_collections
+
+
+class _AutoBool:
+  """The default of a bool arg left to the config unless given: `auto` (or nothing) parses to None."""
+
+  def __repr__(self):
+    return "AUTO_BOOL"
+
+
+AUTO_BOOL = _AutoBool()
 
 
 def parse_arg(arg: str | None, **defaults: Any) -> ml_collections.ConfigDict:
   """Parses `"key=val,key2=val2"` into a ConfigDict typed like `defaults`.
 
   Every key must appear in `defaults`; its value is converted to the type of the default
-  (bools accept true/false/1/0). An unknown key raises a ValueError naming it.
+  (bools accept true/false/1/0; an AUTO_BOOL default takes auto/true/false and is None unless given).
+  An unknown key raises a ValueError naming it.
   """
-  out = ml_collections.ConfigDict(dict(defaults))
+  out = ml_collections.ConfigDict({k: None if v is AUTO_BOOL else v for k, v in defaults.items()})
   if not arg:
     return out
   for item in arg.split(","):
@@ -31,6 +44,11 @@ def parse_arg(arg: str | None, **defaults: Any) -> ml_collections.ConfigDict:
 
 
 def _convert(key: str, value: str, default: Any) -> Any:
+  if default is AUTO_BOOL:
+    choice = {"auto": None, "true": True, "1": True, "false": False, "0": False}.get(value.lower(), AUTO_BOOL)
+    if choice is AUTO_BOOL:
+      raise ValueError(f"Config arg {key!r} expects auto, true or false, got {value!r}")
+    return choice
   if isinstance(default, bool):
     low = value.lower()
     if low in ("true", "1", "yes"):
@@ -72,6 +90,25 @@ def load_config(spec: str) -> ml_collections.ConfigDict:
   module = importlib.util.module_from_spec(module_spec)
   module_spec.loader.exec_module(module)
   return module.get_config(arg or None)
+
+
+def import_config(name: str):
+  """The module configs/NAME.py, for a config that composes another by calling its functions (e.g.
+  `import_config("demo").config(...)`): `configs.NAME` when the repository root is importable (the documented
+  commands run from it), else loaded from config_path (one module per name)."""
+  module_name = f"configs.{name}"
+  if module_name in sys.modules:
+    return sys.modules[module_name]
+  try:
+    return importlib.import_module(module_name)
+  except ModuleNotFoundError as e:
+    if e.name not in ("configs", module_name):
+      raise
+  module_spec = importlib.util.spec_from_file_location(module_name, config_path(f"{name}.py"))
+  module = importlib.util.module_from_spec(module_spec)
+  sys.modules[module_name] = module
+  module_spec.loader.exec_module(module)
+  return module
 
 
 def config_path(name: str) -> str:
@@ -128,10 +165,3 @@ def config_spec_from_argv(argv: list[str]) -> str | None:
     if arg == "--config" and i + 1 < len(argv):
       return argv[i + 1]
   return None
-
-
-def validate(config: ml_collections.ConfigDict) -> None:
-  """Fails at start-up (config_schema.ConfigError naming the key, the value and the allowed range) on a value
-  a run cannot use: the schema's check, kept under this name for callers."""
-  from rsvlm_jax import config_schema  # pylint: disable=g-import-not-at-top
-  config_schema.check(config)

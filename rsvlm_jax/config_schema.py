@@ -1,14 +1,17 @@
 """Every config key of a run, declared once: its default and what it means.
 
-Config files (configs/*.py) start from `defaults()` and change values; the trainer calls `check` (a key the
-schema does not know fails, naming it) and `complete` (keys a hand-written config leaves out get their
-defaults), so code reads `config.a.b` and never repeats a default. Four subtrees are open, their keys being
+Config files (configs/*.py) start from `defaults()` and change values, reading no file. `gate` is the one place
+a config is completed and checked, where a run or a load starts (job.run, rsvlm_jax.load, the tools' --config):
+it reads `model_from.dir`'s architecture, fills the keys a hand-written config leaves out (`complete`) and
+checks every key (`check`: an unknown key fails naming it; a value of the wrong type, outside its range or
+choices, or breaking one of the named RULES fails naming the key). Code after the gate reads `config.a.b` and
+never repeats a default or a check. Four subtrees are open, their keys being
 declared by the code they configure: model.image (the fields of models.vit.ViT), model.text / model.decoder
 (models.text.TextEncoder / CaptionDecoder; model.decoder=None drops the decoder), losses.<name> (a registered
 loss: its `weight` plus its keyword args) and evals.<name> (a registered evaluator's keyword args).
 
-Numeric keys declare their allowed values (`Range`); `check` refuses a value outside them with a ConfigError
-naming the key, the value and the range (docs/config.md lists every range).
+Every key declares its type (its default's) and allowed values: a `Range` for numbers, `choices` for strings;
+docs/config.md lists them.
 
 `python -m rsvlm_jax.config_schema` prints the reference table (docs/config.md is that output).
 """
@@ -18,13 +21,18 @@ import contextlib
 import copy
 import dataclasses
 import fnmatch
+import json
 import math
+import os
 import sys
 from typing import Any
 
 import ml_collections
 from absl import flags
 
+from rsvlm_jax import vit_variants
+from rsvlm_jax.dris import buckets as buckets_lib
+from rsvlm_jax.dris import policy as policy_lib
 from rsvlm_jax.runtime import cli
 
 
@@ -88,9 +96,12 @@ BETA = Range(0, 1, hi_open=True)
 
 @dataclasses.dataclass(frozen=True)
 class Key:
+  """A key: its default (whose type is the key's type: bool, int, float, str, tuple or dict), its meaning, and
+  the values it allows (a numeric `Range`, of each element for a tuple, or string `choices`)."""
   default: Any
   meaning: str
   allowed: Range | None = None  # For a tuple default: what each element allows.
+  choices: tuple[str, ...] = ()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -112,6 +123,19 @@ SCHEMA: dict[str, Any] = {
     "model_init_fresh": Key("", "Regex over '/'-joined param names that model_init may lack; they keep their "
                                 "initialisation (e.g. '^dec/' for a new caption decoder)."),
     "model_init_skip": Key("", "Regex over model_init's param names that this model may leave unused (logged)."),
+    "model_from": {
+        "dir": Key("", "A converted open_clip directory (or a run fine-tuned from one) whose architecture the run "
+                       "takes, read once where the run starts (configs/clip_finetune.py): its model section, "
+                       "input.text_len and input.preprocess replace this config's (model.decoder: see decoder); "
+                       "the run's config.json holds what was read, with dir ''."),
+        "resolutions": Key("config", "With dir: dris.resolutions as set ('config'), dir's native (largest) one "
+                                     "('native'), or buckets at about 1/2, 3/4 and 1x of it ('fractions').",
+                           choices=("config", "native", "fractions")),
+        "decoder": Key("dir", "With dir: model.decoder is dir's own ('dir'; None for converted towers), as set "
+                              "('config'), or as set with dir's text tower width, width/64 heads and a 4x MLP "
+                              "('text'); with 'config' and 'text' its max_len is input.text_len.",
+                       choices=("dir", "config", "text")),
+    },
     "total_steps": Key(800, "Training steps.", STEPS),
     "ckpt_every": Key(200, "Checkpoint every N steps (and at the end, and on SIGTERM).", STEPS),
     "keep_checkpoints": Key(3, "Checkpoints kept (0 keeps every one).", Range(0, integer=True, none_ok=True)),
@@ -119,15 +143,17 @@ SCHEMA: dict[str, Any] = {
     "eval_every": Key(0, "Run the evals every N steps during training (0 = only at the end).", Range(0, integer=True, none_ok=True)),
     "log_every": Key(1, "Write train metrics of every Nth step to metrics.jsonl / TensorBoard.", STEPS),
     "progress_every": Key(25, "Console progress line (loss, steps/s, ETA) every N steps.", STEPS),
-    "sync_every": Key(10, "Fetch train metrics from the device every N steps in one transfer; every step's "
-                          "loss is still checked, so a non-finite one is named exactly.", STEPS),
-    "nan_check_every_step": Key(False, "Fetch metrics after every step (sync_every=1): slower, for debugging."),
-    "compute_dtype": Key("float32", "Activation dtype of the towers: float32 or bfloat16 (params stay float32)."),
+    "host_sync_every": Key(10, "Fetch train metrics from the device every N steps in one transfer and check "
+                               "every step's loss among them, so a non-finite one is named exactly; 1 = after "
+                               "every step (slower, for debugging: stops at the first bad step at once). Older "
+                               "config.json keys sync_every and nan_check_every_step map onto it.", STEPS),
+    "compute_dtype": Key("float32", "Activation dtype of the towers: float32 or bfloat16 (params stay float32).",
+                         choices=("float32", "bfloat16")),
     "fsdp": Key(False, "Shard params and optimizer state over the data axis (FSDP/ZeRO-3) instead of "
                        "replicating them."),
     "num_devices": Key(0, "Devices used: 0 = every device of every process; N = the first N.", COUNT),
     "tensorboard": Key(True, "Also write TensorBoard event files."),
-    "decoding": Key("greedy", "Caption decoding: greedy or beam."),
+    "decoding": Key("greedy", "Caption decoding.", choices=("greedy", "beam")),
     "beam_size": Key(4, "Beams when decoding=beam.", STEPS),
     "input": {
         "dataset": Key("synthetic_scenes/demo", "TFDS name[/config] of the dataset (see datasets/)."),
@@ -145,7 +171,7 @@ SCHEMA: dict[str, Any] = {
         "max_objects": Key(16, "Objects per image for the object alignment level (largest kept).", STEPS),
         "detail_res": Key(0, "> 0: images pass through this many px first (same tokens, capped detail).", COUNT),
         "preprocess": Key("resize", "resize (ours) or clip (open_clip's resize + center crop, converted "
-                                    "weights)."),
+                                    "weights).", choices=("resize", "clip")),
         "num_threads": Key(2, "grain read threads.", STEPS),
         "prefetch": Key(4, "grain prefetch buffer (batches).", COUNT),
         "workers": Key(0, "grain worker processes (0 = in the training process).", COUNT),
@@ -160,8 +186,8 @@ SCHEMA: dict[str, Any] = {
         "score_size": Key(64, "Thumbnail size (px) of the complexity score.", Range(2, integer=True)),
         "thresholds": Key((), "Fixed K-1 score thresholds instead of calibrating them.", Range()),
         "train": Key("buckets", "Buckets in training: 'buckets' (by score) or 'largest' (every image at the "
-                                "largest bucket)."),
-        "serve": Key("buckets", "Buckets at evaluation and serving: 'buckets' or 'largest'."),
+                                "largest bucket).", choices=policy_lib.ASSIGNMENTS),
+        "serve": Key("buckets", "Buckets at evaluation and serving: 'buckets' or 'largest'.", choices=policy_lib.ASSIGNMENTS),
         "eval_largest_too": Key(False, "Also evaluate every image at the largest bucket (same weights) and "
                                        "report it as the 'at_largest' row next to the DRIS one."),
         "mixed_buckets": Key(True, "Every training batch holds a static share of every bucket (one "
@@ -268,9 +294,11 @@ def _walk_check(node, schema, path: str) -> None:
           if fnmatch.fnmatchcase(sub, pattern):
             _check_value(f"{dotted}.{sub}", sub_value, allowed_range)
     elif isinstance(spec, dict):
+      if not hasattr(node[key], "keys"):
+        raise ConfigError(f"Config key {dotted} must be a group of keys {sorted(spec)}, got {node[key]!r}")
       _walk_check(node[key], spec, dotted + ".")
-    elif spec.allowed is not None:
-      _check_value(dotted, node[key], spec.allowed)
+    else:
+      _check_key(dotted, node[key], spec)
 
 
 def _leaves(node, path: str):
@@ -282,6 +310,33 @@ def _leaves(node, path: str):
       yield f"{path}{key}", node[key]
 
 
+def _kind(default) -> tuple[str, Any]:
+  """(what a key with this default holds, a test of a value) for a key without a Range or choices."""
+  if isinstance(default, bool):
+    return "a bool", lambda v: isinstance(v, bool)
+  if isinstance(default, str):
+    return "a string", lambda v: isinstance(v, str)
+  if isinstance(default, dict):
+    return "a mapping of strings", lambda v: hasattr(v, "items") and all(
+        isinstance(k, str) and isinstance(x, str) for k, x in v.items())
+  raise TypeError(f"Schema key of default {default!r} declares no Range or choices")  # Numbers have a Range.
+
+
+def _check_key(dotted: str, value, spec: Key) -> None:
+  """The key's type, and its Range (of each element, for a tuple) or choices."""
+  if isinstance(spec.default, tuple) and not isinstance(value, (tuple, list)):
+    raise ConfigError(f"Config key {dotted} must be a tuple (each element {spec.allowed}), got {value!r}")
+  if spec.allowed is not None:
+    _check_value(dotted, value, spec.allowed)
+  elif spec.choices:
+    if value not in spec.choices:
+      raise ConfigError(f"Config key {dotted} must be one of {spec.choices}, got {value!r}")
+  else:
+    kind, ok = _kind(spec.default)
+    if not ok(value):
+      raise ConfigError(f"Config key {dotted} must be {kind}, got {value!r}")
+
+
 def _check_value(dotted: str, value, allowed: Range) -> None:
   values = value if isinstance(value, (tuple, list)) else [value]
   if not all(allowed.allows(v) for v in values):
@@ -290,23 +345,67 @@ def _check_value(dotted: str, value, allowed: Range) -> None:
                       f"got {value!r}")
 
 
-def _check_relations(config) -> None:
-  """Keys whose allowed values depend on another key's."""
-  get = lambda node, *keys: node.get(keys[0]) if len(keys) == 1 else get(node.get(keys[0]) or {}, *keys[1:])
+# -- Rules: keys whose allowed values depend on other keys' (and on the devices the run uses). -----------------
+
+def _get(node, *keys):
+  for key in keys:
+    node = node.get(key) if hasattr(node, "get") else None
+  return node
+
+
+def text_fits_towers(config) -> None:
+  """input.text_len and input.phrase_len fit the position embeddings of the text tower and the decoder."""
   for key in ("text_len", "phrase_len"):
-    length = get(config, "input", key)
+    length = _get(config, "input", key)
     for tower in ("text", "decoder"):
-      max_len = get(config, "model", tower, "max_len")
+      max_len = _get(config, "model", tower, "max_len")
       if isinstance(length, int) and isinstance(max_len, int) and length > max_len:
         raise ConfigError(f"Config key input.{key}={length} exceeds model.{tower}.max_len={max_len} (the "
                           f"{tower} tower's position embeddings): raise model.{tower}.max_len or lower input.{key}")
 
 
+def resolutions_fit_patches(config) -> None:
+  """dris.resolutions: at least one, strictly ascending, each a multiple of model.image.variant's patch size."""
+  resolutions = tuple(_get(config, "dris", "resolutions") or ())
+  image = _get(config, "model", "image") or {}
+  if not resolutions:
+    raise ConfigError("Config key dris.resolutions must hold at least one image size, got ()")
+  if list(resolutions) != sorted(set(resolutions)):
+    raise ConfigError(f"Config key dris.resolutions must be strictly ascending, got {resolutions}")
+  if "variant" not in image:
+    return
+  try:
+    patch = vit_variants.patch_size(image)
+  except ValueError as e:
+    raise ConfigError(f"Config key model.image.variant: {e}") from e
+  bad = [r for r in resolutions if r % patch]
+  if bad:
+    raise ConfigError(f"Config key dris.resolutions={resolutions}: {bad[0]} is not divisible by the patch size "
+                      f"{patch} (from model.image.variant={image['variant']!r})")
+
+
+RULES = (text_fits_towers, resolutions_fit_patches)
+
+
+def batch_sizes_fit_devices(config, devices: int) -> None:
+  """Every global batch (input.batch_size, evals.NAME.batch_size) splits evenly over the `devices` of the data
+  axis (known once jax.distributed is up: job.run checks it then)."""
+  sizes = {"input.batch_size": config.input.batch_size}
+  sizes.update({f"evals.{name}.batch_size": e["batch_size"] for name, e in config.get("evals", {}).items()
+                if "batch_size" in e})
+  for key, size in sizes.items():
+    if int(size) % devices:
+      raise ConfigError(f"Config key {key}={size} is not divisible by the {devices} devices of the data axis "
+                        "(set it to a multiple, or config.num_devices to use fewer devices)")
+
+
 def check(config) -> None:
-  """Fails on any key the schema does not declare (UnknownKeyError, naming it and the keys that exist there)
-  and on a value outside its key's allowed range (ConfigError naming the key, the value and the range)."""
+  """Fails on any key the schema does not declare (UnknownKeyError, naming it and the keys that exist there),
+  on a value of the wrong type or outside its key's allowed range or choices, and on a broken RULE (each a
+  ConfigError naming the key, the value and what is allowed)."""
   _walk_check(config, SCHEMA, "")
-  _check_relations(config)
+  for rule in RULES:
+    rule(config)
 
 
 def complete(config) -> ml_collections.ConfigDict:
@@ -315,11 +414,68 @@ def complete(config) -> ml_collections.ConfigDict:
     for key, spec in schema.items():
       if key not in node:
         node[key] = _to_plain(spec)
-      elif isinstance(spec, dict):
+      elif isinstance(spec, dict) and hasattr(node[key], "keys"):
         fill(node[key], spec)
   with config.unlocked() if hasattr(config, "unlocked") else contextlib.nullcontext():
     fill(config, SCHEMA)
   return config
+
+
+def gate(config, *, devices: int | None = None) -> ml_collections.ConfigDict:
+  """The one config gate, where a run or a load starts (job.run, rsvlm_jax.load, the tools' --config): reads
+  model_from.dir's architecture into `config`, fills every key it lacks with its default and checks it (types,
+  ranges, choices, RULES; with `devices`, also batch_sizes_fit_devices). Components after it (Trainer,
+  InputPipeline, Checkpointer, the DRIS buckets) take the config as it is. Returns `config` (changed in place)."""
+  if _get(config, "model_from", "dir"):
+    with config.unlocked():
+      _adopt_model_from(config)
+  complete(config)
+  check(config)
+  if devices is not None:
+    batch_sizes_fit_devices(config, devices)
+  return config
+
+
+def read_model_config(directory: str, key: str) -> dict:
+  """DIRECTORY/config.json (upgraded to today's layout); a ConfigError naming config key `key` when missing."""
+  path = os.path.join(os.path.expanduser(directory), "config.json")
+  if not os.path.isfile(path):
+    raise ConfigError(f"Config key {key}={directory!r}: no config.json there (convert the checkpoint first with "
+                      "python -m rsvlm_jax.tools.convert_open_clip)")
+  with open(path, encoding="utf-8") as f:
+    try:
+      raw = json.load(f)
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+      raise ConfigError(f"Config key {key}={directory!r}: {path} is not valid JSON ({e})") from e
+  if not isinstance(raw, dict) or not isinstance(raw.get("model"), dict):
+    raise ConfigError(f"Config key {key}={directory!r}: {path} holds no model section")
+  return upgrade(raw)
+
+
+def _adopt_model_from(config) -> None:
+  """model_from.dir's model section, input.text_len and input.preprocess (and, as model_from asks, its native
+  resolution and text-tower width) into `config`; then model_from.dir = '' (read once)."""
+  spec = config.model_from
+  src = read_model_config(spec.dir, "model_from.dir")
+  own_decoder = config.model.get("decoder")
+  config.model = ml_collections.ConfigDict(src["model"])
+  text_len = int(src["input"]["text_len"])
+  config.input.text_len = text_len
+  config.input.preprocess = src["input"].get("preprocess", "resize")
+  native = int(src["dris"]["resolutions"][-1])
+  if spec.resolutions == "native":
+    config.dris.resolutions = (native,)
+  elif spec.resolutions == "fractions":
+    config.dris.resolutions = buckets_lib.fractional_resolutions(native, vit_variants.patch_size(src["model"]["image"]))
+  if spec.decoder != "dir":
+    decoder = None if own_decoder is None else ml_collections.ConfigDict(dict(own_decoder))
+    if decoder is not None:
+      if spec.decoder == "text":
+        width = int(src["model"]["text"]["width"])
+        decoder.update(width=width, num_heads=max(1, width // 64), mlp_dim=4 * width)
+      decoder.max_len = text_len
+    config.model.decoder = decoder
+  spec.dir = ""
 
 
 def upgrade(raw: dict) -> dict:
@@ -339,6 +495,10 @@ def upgrade(raw: dict) -> dict:
   for split in ("train", "test", "validation"):  # input.<split>_split -> input.splits.<split>
     if f"{split}_split" in inp:
       inp.setdefault("splits", dict(SCHEMA["input"]["splits"].default))[split] = inp.pop(f"{split}_split")
+  # sync_every and nan_check_every_step (one choice in two keys) -> host_sync_every.
+  sync_every, every_step = raw.pop("sync_every", None), raw.pop("nan_check_every_step", None)
+  if "host_sync_every" not in raw and (sync_every is not None or every_step):
+    raw["host_sync_every"] = 1 if every_step else sync_every
   return raw
 
 
@@ -360,8 +520,10 @@ def allowed_text(dotted: str) -> str:
     spec = spec[part]
   if isinstance(spec, Open):
     return "; ".join(f"{p}: {r}" for p, r in spec.allowed)
+  if spec.choices:
+    return "one of " + ", ".join(spec.choices)
   if spec.allowed is None:
-    return ""
+    return _kind(spec.default)[0] if isinstance(spec.default, (bool, str, dict)) else ""
   return ("each: " if isinstance(spec.default, (tuple, list)) else "") + str(spec.allowed)
 
 

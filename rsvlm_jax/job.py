@@ -39,10 +39,13 @@ def run(config, workdir: str, mode: str = "train_and_eval", *, library_logs: boo
   from rsvlm_jax.train import trainer as trainer_lib  # pylint: disable=g-import-not-at-top
 
   from rsvlm_jax import config_schema  # pylint: disable=g-import-not-at-top
+  import jax  # pylint: disable=g-import-not-at-top
   quiet_library_logs(not library_logs)
-  config = config_schema.complete(config)  # Keys a hand-written config leaves out take their defaults.
-  config_schema.check(config)  # Before anything starts: a bad key or value is a ConfigError naming it.
+  # The config gate, before anything starts: a bad key or value is a ConfigError naming it.
+  config = config_schema.gate(config)
   distributed.maybe_initialize(config.distributed)
+  n = int(config.num_devices)  # The trainer's mesh: the first num_devices devices, or all of them.
+  config_schema.batch_sizes_fit_devices(config, len(jax.devices()[:n] if n else jax.devices()))
   workdir = os.path.abspath(os.path.expanduser(workdir))
   unwritable = read_only_dir(workdir)
   trained = bool(checkpoint_lib.complete_steps(os.path.join(workdir, "checkpoints")))

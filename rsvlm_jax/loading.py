@@ -38,9 +38,9 @@ from rsvlm_jax.runtime import compile_counter
 
 
 def as_config_dict(config: dict[str, Any]) -> ml_collections.ConfigDict:
-  """A JSON config (a workdir's config.json, or a converted model's; older layouts upgraded) as a full
-  ConfigDict: keys it lacks take their defaults."""
-  return config_schema.complete(ml_collections.ConfigDict(config_schema.upgrade(config)))
+  """A JSON config (a workdir's config.json, or a converted model's; older layouts upgraded) through the config
+  gate: keys it lacks take their defaults, and every key is checked (a ConfigError names it)."""
+  return config_schema.gate(ml_collections.ConfigDict(config_schema.upgrade(config)))
 
 
 def read_config(directory: str) -> ml_collections.ConfigDict:
@@ -55,7 +55,10 @@ def read_config(directory: str) -> ml_collections.ConfigDict:
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
       raise ValueError(f"{path}: not valid JSON ({e})") from e
   check_config_shape(raw, path)
-  return as_config_dict(raw)
+  try:
+    return as_config_dict(raw)
+  except config_schema.ConfigError as e:
+    raise type(e)(f"{path}: {e}") from e
 
 
 # Sections a model's config.json must hold: without them there is no model to build.
@@ -202,11 +205,11 @@ class LoadedModel:
   def input_pipeline(self, config: ml_collections.ConfigDict | None = None, run_dir: str | None = None):
     """The run's input pipeline (data/pipeline.py) over its dataset, with the tokenizer and DRIS calibration
     of `run_dir` (default: this model's directory); `config` (default: the run's own) may change data keys
-    such as input.data_dir or the dris policy. Nothing is written there (the pipeline works on a scratch copy
+    such as input.data_dir or the dris policy (a config that passed config_schema.gate). Nothing is written there (the pipeline works on a scratch copy
     of the run's files)."""
     from rsvlm_jax.data import pipeline as pipeline_lib  # pylint: disable=g-import-not-at-top
     from rsvlm_jax.data import run_files  # pylint: disable=g-import-not-at-top
-    config = config_schema.complete(config if config is not None else self.config.copy_and_resolve_references())
+    config = config if config is not None else self.config.copy_and_resolve_references()  # Gated either way.
     run_dir = run_dir or self.directory
     scratch = run_files.scratch_copy(run_dir)
     with run_files.naming_run_dir(scratch, run_dir):

@@ -14,6 +14,7 @@ pytest.importorskip("open_clip")
 import rsvlm_jax  # noqa: E402  pylint: disable=wrong-import-position
 from rsvlm_jax import build_dataset  # noqa: E402  pylint: disable=wrong-import-position
 from rsvlm_jax import config as config_lib  # noqa: E402  pylint: disable=wrong-import-position
+from rsvlm_jax import config_schema  # noqa: E402  pylint: disable=wrong-import-position
 from rsvlm_jax.tools import convert_open_clip  # noqa: E402  pylint: disable=wrong-import-position
 from tests.convert import open_clip_models as ocm  # noqa: E402  pylint: disable=wrong-import-position
 
@@ -33,8 +34,8 @@ def test_finetune_converted_model_then_load_the_workdir(tmp_path):
   from rsvlm_jax import job  # pylint: disable=g-import-not-at-top
   from rsvlm_jax.train import trainer as trainer_lib  # pylint: disable=g-import-not-at-top
   converted, data_dir = _converted_model_and_rsicd(tmp_path)
-  config = config_lib.load_config(config_lib.config_path("clip_finetune.py") + (
-      f":init={converted},dataset=rsicd,data_dir={data_dir},runlocal=True,dris=True,local_w=0.5"))
+  config = config_schema.gate(config_lib.load_config(config_lib.config_path("clip_finetune.py") + (
+      f":init={converted},dataset=rsicd,data_dir={data_dir},runlocal=True,dris=True,local_w=0.5")))
   assert tuple(config.dris.resolutions) == (16, 24, 32) and config.dris.train == "largest"
   assert config.optim.lr == 5e-6 and config.optim.weight_decay == 0.5 and config.model_init_fresh == "^dec/"
   config.async_checkpoint = False
@@ -78,8 +79,8 @@ def test_finetune_without_region_levels_leaves_the_token_projection_unused(tmp_p
   go unused (named in the log) instead of failing; without it, the mismatch is an error naming the param."""
   from rsvlm_jax.train import trainer as trainer_lib  # pylint: disable=g-import-not-at-top
   converted, data_dir = _converted_model_and_rsicd(tmp_path)
-  config = config_lib.load_config(config_lib.config_path("clip_finetune.py") + (
-      f":init={converted},dataset=rsicd,data_dir={data_dir},runlocal=True,decoder=False"))
+  config = config_schema.gate(config_lib.load_config(config_lib.config_path("clip_finetune.py") + (
+      f":init={converted},dataset=rsicd,data_dir={data_dir},runlocal=True,decoder=False")))
   assert config.model_init_skip == "^img_token_proj/" and "captioning" not in config.evals
   trainer = trainer_lib.Trainer(config, str(tmp_path / "run"))
   assert trainer.init_from_model() and "img_token_proj" not in trainer.state.params

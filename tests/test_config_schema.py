@@ -176,7 +176,7 @@ def test_a_value_outside_its_range_fails_naming_key_value_and_range(key, value, 
                                                       rf"{re.escape(repr(value))}$"):
     config_schema.check(c)
   with pytest.raises(ValueError):  # Callers catching ValueError (the earlier checks) still do.
-    config_lib.validate(c)
+    config_schema.gate(c)
 
 
 def test_text_len_longer_than_the_towers_fails_naming_both_keys():
@@ -191,3 +191,115 @@ def test_docs_config_md_shows_the_ranges():
     text = f.read()
   assert "| `optim.lr` | `0.001` | number > 0 |" in text
   assert "| `input.batch_size` | `64` | integer >= 1 |" in text
+
+
+# -- The one config gate (issue 32). ------------------------------------------------------------------------
+
+def _plain(**changes) -> ml_collections.ConfigDict:
+  """The runlocal demo config as a plain (type-unchecked) dict config with dotted `changes`."""
+  raw = demo.get_config("runlocal=True").to_dict()
+  for dotted, value in changes.items():
+    *parents, leaf = dotted.split("__")
+    node = raw
+    for p in parents:
+      node = node[p]
+    node[leaf] = value
+  return ml_collections.ConfigDict(raw, type_safe=False)
+
+
+@pytest.mark.parametrize("changes,named", [
+    ({"tensorboard": "yes"}, "Config key tensorboard must be a bool, got 'yes'"),
+    ({"input__dataset": 3}, "Config key input.dataset must be a string, got 3"),
+    ({"input__splits": {"train": 1}}, "Config key input.splits must be a mapping of strings"),
+    ({"dris__train": "smallest"}, "Config key dris.train must be one of ('buckets', 'largest'), got 'smallest'"),
+    ({"decoding": "sample"}, "Config key decoding must be one of ('greedy', 'beam'), got 'sample'"),
+    ({"input__preprocess": "crop"}, "Config key input.preprocess must be one of ('resize', 'clip')"),
+    ({"dris__resolutions": 32}, "Config key dris.resolutions must be a tuple"),
+    ({"dris__resolutions": (48, 32)}, "Config key dris.resolutions must be strictly ascending, got (48, 32)"),
+    ({"dris__resolutions": (36,)}, "Config key dris.resolutions=(36,): 36 is not divisible by the patch size 8"),
+    ({"model_from__resolutions": "half"}, "Config key model_from.resolutions must be one of"),
+])
+def test_gate_checks_every_key_type_choice_and_rule(changes, named):
+  """Every key has a type (its default's) and allowed values; the checks the trainer, the pipeline, the
+  buckets and the checkpointer made before are the gate's now, each error naming the key."""
+  with pytest.raises(config_schema.ConfigError, match=re.escape(named)):
+    config_schema.gate(_plain(**changes))
+
+
+def test_every_key_declares_its_type_and_allowed_values():
+  for key, default, _ in config_schema.rows():
+    assert config_schema.allowed_text(key) or isinstance(default, dict) and not default, key
+
+
+def test_batch_sizes_must_fit_the_devices_named_rule():
+  c = config_schema.gate(demo.get_config("runlocal=True"), devices=4)  # Batches of 8.
+  with pytest.raises(config_schema.ConfigError, match=r"Config key input.batch_size=8 is not divisible by the "
+                                                      r"3 devices"):
+    config_schema.batch_sizes_fit_devices(c, 3)
+  with pytest.raises(config_schema.ConfigError, match=r"evals\.\w+\.batch_size=8 is not divisible by the 3"):
+    config_schema.gate(_plain(input__batch_size=9), devices=3)
+
+
+@pytest.mark.parametrize("old,every", [({"sync_every": 5}, 5), ({"sync_every": 5, "nan_check_every_step": True}, 1),
+                                       ({"nan_check_every_step": False}, None), ({}, None)])
+def test_upgrade_maps_sync_every_and_nan_check_onto_host_sync_every(tmp_path, old, every):
+  """The two keys of one choice are one key; an older config.json with either still loads."""
+  new = config_schema.upgrade(old)
+  assert "sync_every" not in new and "nan_check_every_step" not in new
+  assert new.get("host_sync_every") == every
+  raw = demo.get_config("runlocal=True").to_dict()
+  del raw["host_sync_every"]
+  (tmp_path / "config.json").write_text(json.dumps({**raw, **old}))
+  from rsvlm_jax import loading  # pylint: disable=g-import-not-at-top
+  assert loading.read_config(str(tmp_path)).host_sync_every == (every or 10)
+
+
+def test_configs_compose_by_importing_functions_and_read_no_file(tmp_path):
+  """No config loads another by a "path:args" string; building clip_finetune's reads nothing (the converted
+  directory is read by the gate, through model_from.dir)."""
+  for name in os.listdir(os.path.join(ROOT, "configs")):
+    if name.endswith(".py"):
+      with open(os.path.join(ROOT, "configs", name), encoding="utf-8") as f:
+        text = f.read()
+      assert "load_config" not in text and "open(" not in text, name
+  from configs import caption_dataset  # pylint: disable=g-import-not-at-top
+  from configs import clip_finetune  # pylint: disable=g-import-not-at-top
+  from configs import rsicd_retrieval  # pylint: disable=g-import-not-at-top
+  assert (rsicd_retrieval.get_config("runlocal=True").to_dict() ==
+          caption_dataset.config(runlocal=True, retrieval_only=True).to_dict())
+  missing = str(tmp_path / "not_converted")
+  c = clip_finetune.get_config(f"init={missing},runlocal=True")  # Builds: nothing is read yet.
+  assert c.model_from.dir == missing
+  with pytest.raises(config_schema.ConfigError, match=rf"Config key model_from.dir='{re.escape(missing)}': no "
+                                                      r"config.json there"):
+    config_schema.gate(c)
+
+
+def test_gate_reads_the_architecture_of_model_from_once(tmp_path):
+  src = demo.get_config("runlocal=True").to_dict()
+  src["model"].update(decoder=None, embed_dim=24)
+  src["model"]["text"].update(width=128, max_len=40)
+  src["input"].update(text_len=40, preprocess="clip")
+  src["dris"]["resolutions"] = [64]
+  (tmp_path / "config.json").write_text(json.dumps(src))
+  from configs import clip_finetune  # pylint: disable=g-import-not-at-top
+  c = config_schema.gate(clip_finetune.get_config(f"init={tmp_path},dris=True"))
+  assert c.model.embed_dim == 24 and c.input.text_len == 40 and c.input.preprocess == "clip"
+  assert tuple(c.dris.resolutions) == (32, 48, 64)  # About 1/2, 3/4 and 1x the native grid of 8 patches.
+  assert (c.model.decoder.width, c.model.decoder.num_heads, c.model.decoder.mlp_dim, c.model.decoder.max_len,
+          c.model.decoder.depth) == (128, 2, 512, 40, 4)
+  assert c.model_from.dir == "" and c.model_init == str(tmp_path)  # Read once; config.json records the result.
+  assert config_schema.gate(c).to_dict() == c.to_dict()
+  c = config_schema.gate(clip_finetune.get_config(f"init={tmp_path},decoder=False,res=48"))
+  assert c.model.decoder is None and tuple(c.dris.resolutions) == (48,)
+
+
+def test_auto_bool_args_are_typed():
+  assert config_lib.parse_arg("", mixed=config_lib.AUTO_BOOL).mixed is None
+  assert config_lib.parse_arg("mixed=auto", mixed=config_lib.AUTO_BOOL).mixed is None
+  assert config_lib.parse_arg("mixed=False", mixed=config_lib.AUTO_BOOL).mixed is False
+  assert demo.config(dris=True, runlocal=True, mixed=True).dris.mixed_buckets is True
+  assert demo.config(dris=True, mixed=None).dris.mixed_buckets is True  # None = auto: on unless runlocal.
+  assert demo.config(serve_dris=False).dris.resolutions == (64,)
+  with pytest.raises(TypeError, match=r"configs/demo.py has no arg\(s\) \['mixd'\]"):
+    demo.config(mixd=True)

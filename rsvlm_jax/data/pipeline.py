@@ -18,7 +18,6 @@ import ml_collections
 import numpy as np
 from absl import logging
 
-from rsvlm_jax import config_schema
 from rsvlm_jax.data import batch_plan
 from rsvlm_jax.runtime import mixed_batch
 from rsvlm_jax.data import run_files
@@ -53,18 +52,21 @@ class _LoadBatch(grain.transforms.Map):
     return batch
 
 
+def _weighted(config: ml_collections.ConfigDict, loss: str) -> bool:
+  """Whether config.losses weighs `loss` (a non-zero weight; the weight defaults to 1)."""
+  return loss in config.losses and float(config.losses[loss].get("weight", 1.0)) != 0.0
+
+
 class InputPipeline:
   """Data for one run: sources, tokenizer, DRIS buckets, and train/eval iterators."""
 
   def __init__(self, config: ml_collections.ConfigDict, workdir: str, *, need_phrases: bool | None = None,
                need_objects: bool | None = None, policy: policy_lib.BucketPolicy | None = None):
-    """`need_phrases` / `need_objects` (default: whether the local / object alignment losses are on) add
+    """`config` has passed the config gate (rsvlm_jax.config_schema.gate). `need_phrases` / `need_objects`
+    (the trainer passes them; default: whether config.losses weighs the local / object alignment level) add
     phrase and object targets; `policy` overrides config.dris.train/serve (e.g. serving at the largest)."""
-    from rsvlm_jax.losses import registry as loss_registry  # pylint: disable=g-import-not-at-top
-    config = config_schema.complete(config)
     self.config, self.cfg, self.workdir = config, config.input, workdir
     self.seed = int(config.seed)
-    active = loss_registry.active(config.losses)
     self._sources: dict[str, Any] = {}
     self._source_info = None
     self._split_sizes_checked()
@@ -77,8 +79,8 @@ class InputPipeline:
     if self.policy.uses_buckets("train"):
       self.thresholds  # pylint: disable=pointless-statement  # A workdir calibrated differently fails now.
     self._bucket_ids: dict[tuple[str, str], np.ndarray] = {}
-    self.need_phrases = "local_alignment" in active if need_phrases is None else need_phrases
-    want_objects = "object_alignment" in active if need_objects is None else need_objects
+    self.need_phrases = _weighted(config, "local_alignment") if need_phrases is None else need_phrases
+    want_objects = _weighted(config, "object_alignment") if need_objects is None else need_objects
     self.need_objects = want_objects and self.class_names is not None
     if want_objects and not self.need_objects:
       logging.warning("Object-level targets requested but %s has no 'objects' feature; the object loss "

@@ -80,8 +80,6 @@ class Checkpointer:
   """
 
   def __init__(self, directory: str, *, max_to_keep: int = 3, async_save: bool = True, read_only: bool = False):
-    if max_to_keep is not None and max_to_keep < 0:
-      raise ValueError(f"Config key keep_checkpoints must be >= 0 (0 keeps every checkpoint), got {max_to_keep}")
     self.directory = os.path.abspath(directory)
     self.read_only = read_only
     self._in_flight = None  # The step an async save is still writing.

@@ -93,17 +93,6 @@ def _dummy_batch(pipe: pipeline_lib.InputPipeline, batch_size: int) -> dict[str,
   return {k: np.zeros((batch_size,) + v.shape[1:], v.dtype) for k, v in ex.items() if not k.startswith("_")}
 
 
-def _check_batch_sizes(config: ml_collections.ConfigDict, devices: int) -> None:
-  """Every global batch (input.batch_size, evals.NAME.batch_size) splits evenly over the data axis."""
-  sizes = {"input.batch_size": config.input.batch_size}
-  sizes.update({f"evals.{name}.batch_size": e["batch_size"] for name, e in config.get("evals", {}).items()
-                if "batch_size" in e})
-  for key, size in sizes.items():
-    if int(size) % devices:
-      raise ValueError(f"Config key {key}={size} is not divisible by the {devices} devices of the data axis "
-                       "(set it to a multiple, or config.num_devices to use fewer devices)")
-
-
 class Trainer:
   """Builds everything a run needs from `config` and runs `train()`; evaluation is the job's
   (rsvlm_jax.job), which shares `tracker` so inference compilations are counted with training's."""
@@ -113,16 +102,16 @@ class Trainer:
     """`read_only` (default: `not write_record`) writes nothing into the workdir (evaluating a finished or
     read-only run, using it as a DRIS scorer's teacher): no lock, record or quarantine, and the pipeline's
     caches (tokenizer, DRIS scores) are read from a scratch copy. Otherwise the workdir is locked
-    (run_lock) and its record (config.json, run_info.json) written once the checkpoints fit this config."""
-    config = config_schema.complete(config)  # Keys a hand-written config leaves out take their defaults.
-    config_schema.check(config)  # Unknown keys, and values outside their allowed ranges (naming the key).
+    (run_lock) and its record (config.json, run_info.json) written once the checkpoints fit this config.
+
+    `config` has passed the config gate (config_schema.gate: job.run does it; a test may call it), which
+    completed and checked it; the trainer reads it as it is."""
     _check_dataset_built(config)  # Before anything is written into the workdir.
     self.config, self.workdir = config, workdir
     self.read_only = (not write_record) if read_only is None else read_only
     self.model_init = None  # {"source", "step"} once config.model_init's params are loaded.
     n = int(config.num_devices)
     self.mesh = mesh_lib.make_mesh(jax.devices()[:n] if n else None)
-    _check_batch_sizes(config, self.mesh.shape[mesh_lib.DATA_AXIS])
     self._lock = None
     self._scratch = None
     if not self.read_only and jax.process_index() == 0:
@@ -140,7 +129,9 @@ class Trainer:
       self._scratch = run_files.scratch_copy(workdir)
     self._adopt_model_init_tokenizer(self._scratch or workdir)
     with run_files.naming_run_dir(self._scratch, workdir):
-      self.pipe = pipeline_lib.InputPipeline(config, self._scratch or workdir)
+      self.pipe = pipeline_lib.InputPipeline(config, self._scratch or workdir,
+                                             need_phrases="local_alignment" in self.active_losses,
+                                             need_objects="object_alignment" in self.active_losses)
     if not self.read_only and jax.process_index() == 0:
       warn_truncated_captions(self.pipe)
     self.model = rsvlm.make_model(config, self.pipe.tokenizer.vocab_size,
@@ -314,13 +305,13 @@ class Trainer:
     logging.info("Train buckets: %s", json.dumps(self.pipe.bucket_report("train", training=True)))
     step_fn = self._train_step_fn()
     progress = metric_writer.Progress(self.total_steps, start, cfg.progress_every)
-    # Metrics stay on device and are fetched every sync_every steps in one transfer (dispatch runs ahead of
+    # Metrics stay on device and are fetched every host_sync_every steps in one transfer (dispatch runs ahead of
     # the host meanwhile); every step's loss is still checked, so a non-finite one is named exactly, and
     # nothing is checkpointed or evaluated before the steps up to it are checked.
     pending = []  # [(step, bucket, device metrics)]
     ckpt_every = int(cfg.ckpt_every)
     eval_every = int(cfg.eval_every or 0)
-    sync_every = 1 if cfg.nan_check_every_step else max(1, int(cfg.sync_every))
+    sync_every = int(cfg.host_sync_every)
     log_every = int(cfg.log_every)
     t_start = time.time()
 

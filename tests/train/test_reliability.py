@@ -162,7 +162,7 @@ def test_workdir_of_another_dataset_is_refused(tiny_data_dir, base_run, tmp_path
 def test_batch_size_not_divisible_by_devices_fails_at_start(tiny_data_dir, tmp_path, key):
   workdir = str(tmp_path / "run")
   with pytest.raises(ValueError, match=rf"Config key {key}=12 is not divisible by the 8 devices"):
-    trainer_lib.Trainer(tiny_config(tiny_data_dir, ARGS, **{key: 12}), workdir)
+    main_lib.run(tiny_config(tiny_data_dir, ARGS, **{key: 12}), workdir)  # The config gate checks it.
   assert not os.path.exists(workdir)
 
 

@@ -78,8 +78,8 @@ def test_one_device_equals_eight(tiny_data_dir, tmp_path):
   np.testing.assert_allclose(losses[1], losses[8], rtol=1e-5, atol=1e-5)
 
 
-@pytest.mark.parametrize("sync_every", [1, 10])
-def test_nan_stops_with_step_and_keeps_last_good_checkpoint(tiny_data_dir, tmp_path, monkeypatch, sync_every):
+@pytest.mark.parametrize("host_sync_every", [1, 10])
+def test_nan_stops_with_step_and_keeps_last_good_checkpoint(tiny_data_dir, tmp_path, monkeypatch, host_sync_every):
   """Fetching metrics every step or every 10 steps, the first non-finite step is named exactly and the
   checkpoint after it is never written (the step-4 checkpoint flushes steps 3-4 first)."""
   workdir = str(tmp_path / "nan")
@@ -98,7 +98,8 @@ def test_nan_stops_with_step_and_keeps_last_good_checkpoint(tiny_data_dir, tmp_p
     return wrapped
 
   monkeypatch.setattr(trainer_lib.Trainer, "_train_step_fn", poisoned)
-  trainer = trainer_lib.Trainer(tiny_config(tiny_data_dir, "steps=6,ckpt_every=2", sync_every=sync_every), workdir)
+  trainer = trainer_lib.Trainer(tiny_config(tiny_data_dir, "steps=6,ckpt_every=2", host_sync_every=host_sync_every),
+                                workdir)
   with pytest.raises(trainer_lib.NonFiniteLossError, match="at step 3"):
     trainer.train()
   ckpt = checkpoint_lib.Checkpointer(os.path.join(workdir, "checkpoints"))
@@ -140,7 +141,7 @@ def test_nan_before_any_checkpoint_says_no_checkpoint_was_written(tiny_data_dir,
 
   monkeypatch.setattr(trainer_lib.Trainer, "_train_step_fn", poisoned)
   workdir = str(tmp_path / "nan")
-  trainer = trainer_lib.Trainer(tiny_config(tiny_data_dir, "steps=4,ckpt_every=4", sync_every=1), workdir)
+  trainer = trainer_lib.Trainer(tiny_config(tiny_data_dir, "steps=4,ckpt_every=4", host_sync_every=1), workdir)
   with pytest.raises(trainer_lib.NonFiniteLossError) as e:
     trainer.train()
   assert "at step 1" in str(e.value) and "No checkpoint was written yet" in str(e.value)
