@@ -169,10 +169,11 @@ def print_help(tool_flags: flags.FlagValues, doc: str, *, full: bool = False) ->
   sys.stdout.flush()
 
 
-def check_output_file(path: str, flag: str, *, overwrite: bool = True) -> str:
+def check_output_file(path: str, flag: str, *, overwrite: bool = True, new_folders: bool = False) -> str:
   """Checks that `path` can be written as a file (not a directory, its folder exists and is writable).
 
-  Raises a UserError naming `flag` otherwise (and when it exists while `overwrite` is False); returns the path.
+  With `new_folders` its folder may be missing (the writer creates it) below a writable one. Raises a UserError
+  naming `flag` otherwise (and when it exists while `overwrite` is False); returns the path.
   """
   if not path:
     raise UserError(f"{flag} is empty")
@@ -180,7 +181,12 @@ def check_output_file(path: str, flag: str, *, overwrite: bool = True) -> str:
     raise UserError(f"{flag}={path} is a directory; give a file name")
   if os.path.exists(path) and not overwrite:
     raise UserError(f"{flag}={path} exists")
-  check_writable_dir(os.path.dirname(os.path.abspath(path)), f"{flag}={path}")
+  folder = os.path.dirname(os.path.abspath(path))
+  while new_folders and not os.path.exists(folder):
+    folder = os.path.dirname(folder)
+  if new_folders and not os.path.isdir(folder):
+    raise UserError(f"{flag}={path}: {folder} is a file, not a folder")
+  check_writable_dir(folder, f"{flag}={path}")
   return path
 
 

@@ -60,7 +60,7 @@ flags.mark_flags_as_required(["config", "workdir", "out"], flag_values=FLAGS)
 
 def main(argv):
   del argv
-  cli.check_output_file(FLAGS.out, "--out")  # Before the teacher is loaded.
+  cli.check_output_file(FLAGS.out, "--out", new_folders=True)  # Before the teacher is loaded.
   report = fit_from_run(FLAGS.config, FLAGS.workdir, FLAGS.out, low_res=FLAGS.low_res, max_images=FLAGS.max_images,
                         split=FLAGS.split, native=FLAGS.native, heldout=FLAGS.heldout, seed=FLAGS.seed,
                         hidden=FLAGS.hidden, fit_steps=FLAGS.fit_steps)

@@ -73,9 +73,9 @@ def prepare(dataset_spec: str, templates: str, out: str, *, confusion: str = "",
   """Checks the output paths, reads the templates and lists the images: all that can fail before the model loads."""
   if limit < 0:
     raise cli.UserError(f"--limit={limit}: expected 0 (all images) or a positive count")
-  _check_output(out, "--out")
+  cli.check_output_file(out, "--out", new_folders=True)  # Missing folders are created when writing.
   confusion = confusion or os.path.splitext(out)[0] + ".png"
-  _check_output(confusion, "--confusion")
+  cli.check_output_file(confusion, "--confusion", new_folders=True)
   if os.path.abspath(confusion) == os.path.abspath(out):
     raise cli.UserError(f"--confusion={confusion} is the --out file; give the PNG another name")
   temps = zero_shot_templates.load(templates)
@@ -124,22 +124,6 @@ def summary(result: dict) -> str:
   top5 = "n/a" if result["top5"] is None else f"{result['top5']:.2f}%"
   return (f"top-1 {result['top1']:.2f}%  top-5 {top5}  mean per-class recall {result['mean_per_class_recall']:.2f}%"
           f"  ({result['num_images']} images, {result['num_classes']} classes)")
-
-
-def _check_output(path: str, flag: str) -> None:
-  """`path` can be written as a file; its folder may be missing (it is created when writing) below a writable one."""
-  if not path:
-    raise cli.UserError(f"{flag} is empty")
-  folder = os.path.dirname(os.path.abspath(path))
-  if os.path.isdir(folder):
-    cli.check_output_file(path, flag)
-    return
-  existing = folder
-  while not os.path.exists(existing):
-    existing = os.path.dirname(existing)
-  if not os.path.isdir(existing):
-    raise cli.UserError(f"{flag}={path}: {existing} is a file, not a folder")
-  cli.check_writable_dir(existing, f"{flag}={path}")
 
 
 def main(argv):

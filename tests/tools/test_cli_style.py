@@ -244,3 +244,22 @@ def test_documented_command_lines_parse(monkeypatch):
     if code:
       failed.append((where, args))
   assert not failed, failed
+
+
+@pytest.mark.parametrize("module,args,message", [
+    ("rsvlm_jax.tools.fit_dris_scorer", ["--config=configs/demo.py:runlocal=True", "--workdir=/nonexistent/run",
+                                         "--out={tmp}"], "fit_dris_scorer: error: --out={tmp} is a directory"),
+    ("rsvlm_jax.tools.fit_dris_scorer", ["--config=configs/demo.py:runlocal=True", "--workdir=/nonexistent/run",
+                                         "--out={tmp}/f.txt/s.npz"], "is a file, not a folder"),
+    ("rsvlm_jax.evaluate.captioning", ["--refs=/nonexistent/r.json", "--preds=/nonexistent/p.json",
+                                       "--out=/nonexistent/m.json"],
+     "captioning: error: --out=/nonexistent/m.json: folder /nonexistent does not exist"),
+])
+def test_output_paths_are_checked_before_the_slow_work(module, args, message, tmp_path, capsys, monkeypatch):
+  """Before the teacher loads (fit_dris_scorer; its --out folder may be new) or the files are read (captioning)."""
+  monkeypatch.chdir(ROOT)
+  (tmp_path / "f.txt").write_text("")
+  mod = importlib.import_module(module)
+  args = [a.replace("{tmp}", str(tmp_path)) for a in args]
+  assert cli.call(mod.main, mod.FLAGS, COMMANDS[module], args) == 2
+  assert message.replace("{tmp}", str(tmp_path)) in capsys.readouterr().err
