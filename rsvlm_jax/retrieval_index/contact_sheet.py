@@ -7,6 +7,8 @@ from typing import Any, Callable, Sequence
 import numpy as np
 from PIL import Image, ImageDraw
 
+from rsvlm_jax.data import image_io
+
 HEADER = 22  # Height of the title line, px.
 LABEL = 28  # Height of the two label lines under each thumbnail, px.
 
@@ -47,9 +49,7 @@ def _fit(draw: ImageDraw.ImageDraw, text: str, width: int) -> str:
 def render(hits: Sequence[dict[str, Any]], *, title: str = "", thumb: int = 160, cols: int = 5,
            read: Callable[[str], np.ndarray] | None = None) -> Image.Image:
   """The sheet of `hits` ({"rank", "path", "score"}), `title` on top; `read(path)` -> uint8 [H, W, 3]."""
-  if read is None:
-    from rsvlm_jax.data import image_io  # pylint: disable=g-import-not-at-top
-    read = image_io.read_image
+  read = read or image_io.read_image
   width, height = sheet_size(len(hits), thumb=thumb, cols=cols)
   cols = max(1, min(cols, len(hits)))
   sheet = Image.new("RGB", (width, height), "white")
