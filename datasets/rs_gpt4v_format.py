@@ -30,6 +30,14 @@ from rsvlm_datasets.caption_formats import inside
 from rsvlm_datasets.caption_formats import load_json
 from rsvlm_datasets.caption_formats import read_text
 from rsvlm_datasets.caption_formats import RecordPolicy
+# The box parser lives in rsvlm_jax/boxes.py (pure; the evaluators read predictions with it too).
+from rsvlm_jax.boxes import box_scale  # noqa: F401  pylint: disable=unused-import
+from rsvlm_jax.boxes import BOX_FORMS as _BOX_FORMS
+from rsvlm_jax.boxes import find_boxes
+from rsvlm_jax.boxes import normalize_box  # noqa: F401  pylint: disable=unused-import
+from rsvlm_jax.boxes import parse_boxes
+from rsvlm_jax.boxes import RawBox
+from rsvlm_jax.boxes import SCALES  # noqa: F401  pylint: disable=unused-import
 
 TASKS = ("caption", "vqa", "grounding", "other")
 IMAGE_TOKEN = "<image>"
@@ -43,7 +51,6 @@ QUESTION_KEYS = ("text", "question", "prompt", "instruction")
 ANSWER_KEYS = ("answer", "gt_answer", "ground_truth", "gt")
 HUMAN_ROLES = ("human", "user")
 MODEL_ROLES = ("gpt", "assistant", "model", "bot")
-SCALES = {"unit": 1.0, "percent": 100.0, "permille": 1000.0}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -273,70 +280,12 @@ def resolve_image(images_dir: epath.Path, image: str, source: str) -> tuple[epat
 # --------------------------------------------------------------------------- boxes
 
 _NUM = r"\s*(-?\d+(?:\.\d+)?)\s*"
-_BOX_FORMS = (
-    ("percent", re.compile(r"\{\s*<" + _NUM + r">\s*<" + _NUM + r">\s*<" + _NUM + r">\s*<" + _NUM
-                           + r">(?:\s*\|\s*<" + _NUM + r">)?\s*\}")),
-    ("permille", re.compile(r"<box>\s*\(" + _NUM + "," + _NUM + r"\)\s*,?\s*\(" + _NUM + ","
-                            + _NUM + r"\)\s*</box>")),
-    ("bracket", re.compile(r"[\[(]" + _NUM + "," + _NUM + "," + _NUM + "," + _NUM + r"[\])]")),
-)
-
-
-@dataclasses.dataclass(frozen=True)
-class RawBox:
-  coords: tuple[float, float, float, float]  # x1, y1, x2, y2 as written.
-  form: str  # "percent", "permille" or "bracket".
-
-
 _BOX_LIKE = (  # Fragments that look like a box whatever the number of values (see malformed_boxes).
     ("percent", re.compile(r"\{\s*(?:<[^<>{}]*>\s*)+(?:\|\s*<[^<>{}]*>\s*)?\}")),
     ("permille", re.compile(r"<box>.*?</box>", re.S)),
     ("bracket", re.compile(r"[\[(]" + _NUM + r"(?:," + _NUM + r")+[\])]")),
 )
 _GROUNDING_SOURCES = ("rsvg", "grounding")
-
-
-def find_boxes(text: str) -> list[RawBox]:
-  """All boxes written in `text`, in order of appearance."""
-  found = []
-  for form, pattern in _BOX_FORMS:
-    for m in pattern.finditer(text):
-      found.append((m.start(), RawBox(tuple(float(v) for v in m.groups()[:4]), form)))
-  return [box for _, box in sorted(found, key=lambda item: item[0])]
-
-
-def box_scale(box: RawBox, image_size: Optional[tuple[int, int]],
-              bracket_scale: str = "auto") -> tuple[float, float]:
-  """(x scale, y scale) dividing the written coordinates into [0, 1]."""
-  scale = box.form if box.form != "bracket" else bracket_scale
-  if scale == "auto":
-    scale = "unit" if max(box.coords) <= 1.0 else "pixel"
-  if scale == "pixel":
-    if image_size is None:
-      raise ValueError(f"pixel box {list(box.coords)} needs the image size")
-    return float(image_size[0]), float(image_size[1])
-  if scale not in SCALES:
-    raise ValueError(f"unknown box scale {scale!r}")
-  return SCALES[scale], SCALES[scale]
-
-
-def normalize_box(box: RawBox, image_size: Optional[tuple[int, int]] = None,
-                  bracket_scale: str = "auto", tolerance: float = 0.01) -> tuple[float, ...]:
-  """[ymin, xmin, ymax, xmax] in [0, 1]; raises ValueError for an inverted or out-of-range box."""
-  sx, sy = box_scale(box, image_size, bracket_scale)
-  x1, y1, x2, y2 = box.coords
-  ymin, xmin, ymax, xmax = y1 / sy, x1 / sx, y2 / sy, x2 / sx
-  if ymin > ymax or xmin > xmax:
-    raise ValueError(f"inverted box {list(box.coords)}")
-  if min(ymin, xmin) < -tolerance or max(ymax, xmax) > 1 + tolerance:
-    raise ValueError(f"box {list(box.coords)} ({box.form}) outside the image")
-  return tuple(min(max(v, 0.0), 1.0) for v in (ymin, xmin, ymax, xmax))
-
-
-def parse_boxes(text: str, image_size: Optional[tuple[int, int]] = None,
-                bracket_scale: str = "auto") -> list[tuple[float, ...]]:
-  """Every box of `text`, normalised (whatever the task; see `record_boxes`)."""
-  return [normalize_box(b, image_size, bracket_scale) for b in find_boxes(text)]
 
 
 def marks_grounding(box: RawBox, source: str = "") -> bool:
