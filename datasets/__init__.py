@@ -13,6 +13,8 @@ BUILDER_MODULES = {
     "sydney_captions": "rsvlm_datasets.sydney_captions.sydney_captions_dataset_builder",
     "nwpu_captions": "rsvlm_datasets.nwpu_captions.nwpu_captions_dataset_builder",
     "rs_gpt4v": "rsvlm_datasets.rs_gpt4v.rs_gpt4v_dataset_builder",
+    "rsvqa_lr": "rsvlm_datasets.rsvqa_lr.rsvqa_lr_dataset_builder",
+    "rsvqa_hr": "rsvlm_datasets.rsvqa_hr.rsvqa_hr_dataset_builder",
     "caption_files": "rsvlm_datasets.caption_files.caption_files_dataset_builder",
     "caption_webdataset": "rsvlm_datasets.caption_webdataset.caption_webdataset_dataset_builder",
 }

@@ -1,0 +1,1 @@
+"""rsvqa_hr dataset (TFDS builder)."""

@@ -1,0 +1,1 @@
+"""rsvqa_lr dataset (TFDS builder)."""
