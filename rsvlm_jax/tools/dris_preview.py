@@ -58,8 +58,9 @@ def render(images, cmaps, labels, *, size: int = 192, cols: int = 4) -> Image.Im
 def main(argv):
   del argv
   cli.check_output_file(FLAGS.out, "--out")  # Before any image is read.
+  from rsvlm_jax import config_schema  # pylint: disable=g-import-not-at-top
   from rsvlm_jax.data import pipeline as pipeline_lib  # pylint: disable=g-import-not-at-top
-  config = FLAGS.config
+  config = config_schema.gate(FLAGS.config)  # The config gate: this tool is where the run starts.
   split = FLAGS.split
   workdir = os.path.abspath(FLAGS.workdir)
   os.makedirs(workdir, exist_ok=True)
