@@ -16,12 +16,13 @@ def _run(num, config, workdir, python, timeout=120):
 
 
 def test_a_bad_config_fails_the_launch_naming_the_process_and_its_log(tmp_path):
+  # A config error is bad input: `main` exits 2 (one line, no traceback), and the launcher passes that on.
   proc = _run(2, "configs/demo.py:bogus=1", tmp_path / "wd", sys.executable)
-  assert proc.returncode == 1, proc.stdout + proc.stderr
-  assert re.search(r"process [01] \(pid \d+\) failed with exit code 1; last lines of .*process_[01]\.log",
+  assert proc.returncode == 2, proc.stdout + proc.stderr
+  assert re.search(r"process [01] \(pid \d+\) failed with exit code 2; last lines of .*process_[01]\.log",
                    proc.stderr), proc.stderr
   assert "Unknown config arg 'bogus'" in proc.stderr  # The log's tail, shown.
-  assert "finished with exit code 1" in proc.stdout
+  assert "finished with exit code 2" in proc.stdout
 
 
 def test_the_first_failure_is_reported_and_stops_the_others(tmp_path):
