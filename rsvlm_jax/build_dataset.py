@@ -15,30 +15,38 @@ few by shard and key, to build_summary.json in the built dataset's folder.
 NAME is a builder name with an optional config (see datasets/__init__.py for the list). An existing
 complete build is reused unless --overwrite, which builds into a temporary folder inside --data_dir and
 swaps it in only once complete: a rebuild that fails leaves the old build as it was. TFDS's own
-`tfds build` imports TensorFlow; this does not.
+`tfds build` imports TensorFlow; this does not. A bad NAME, flag or folder (missing --manual_dir, unwritable
+--data_dir) is one line `build_dataset: error: ...` on stderr, exit status 2.
 """
 from __future__ import annotations
 
 import os
 import shutil
-import sys
 import tempfile
 import time
 
-from absl import app
 from absl import flags
 from absl import logging
 
-_DATA_DIR = flags.DEFINE_string("data_dir", None, "Where the built dataset goes.")
-_MANUAL_DIR = flags.DEFINE_string("manual_dir", None, "Folder with the manually downloaded raw data.")
-_OVERWRITE = flags.DEFINE_bool("overwrite", False, "Rebuild even if a complete build exists.")
-_WORKERS = flags.DEFINE_integer("workers", 1, "Worker processes (builders that read archives: caption_webdataset).")
-_NUM_SHARDS = flags.DEFINE_integer("num_shards", 1, "Machines sharing the build; each builds every K-th input.")
-_SHARD_INDEX = flags.DEFINE_integer("shard_index", 0, "This machine's share, 0 .. --num_shards - 1.")
-_FINALIZE = flags.DEFINE_bool("finalize", False, "Only write the dataset from the finished shards of all machines.")
+from rsvlm_jax.runtime import cli
+
+FLAGS = flags.FlagValues()  # This command's flags only (runtime/cli.py): importing it defines no global flag.
+_DATA_DIR = flags.DEFINE_string("data_dir", None, "Where the built dataset goes.", flag_values=FLAGS)
+_MANUAL_DIR = flags.DEFINE_string("manual_dir", None, "Folder with the manually downloaded raw data.",
+                                  flag_values=FLAGS)
+_OVERWRITE = flags.DEFINE_bool("overwrite", False, "Rebuild even if a complete build exists.", flag_values=FLAGS)
+_WORKERS = flags.DEFINE_integer("workers", 1, "Worker processes (builders that read archives: caption_webdataset).",
+                                flag_values=FLAGS)
+_NUM_SHARDS = flags.DEFINE_integer("num_shards", 1, "Machines sharing the build; each builds every K-th input.",
+                                   flag_values=FLAGS)
+_SHARD_INDEX = flags.DEFINE_integer("shard_index", 0, "This machine's share, 0 .. --num_shards - 1.",
+                                    flag_values=FLAGS)
+_FINALIZE = flags.DEFINE_bool("finalize", False, "Only write the dataset from the finished shards of all machines.",
+                              flag_values=FLAGS)
 _MAX_SIDE = flags.DEFINE_integer("max_side", 0, "Store images at most this many px a side (larger ones are "
-                                 "scaled down and re-encoded); 0 keeps them as they are.")
-flags.mark_flag_as_required("data_dir")
+                                 "scaled down and re-encoded); 0 keeps them as they are.", flag_values=FLAGS)
+flags.mark_flag_as_required("data_dir", flag_values=FLAGS)
+POSITIONAL = ("NAME",)  # The builder (with an optional config): rsicd, caption_webdataset/rs5m, ...
 
 PARALLEL_FLAGS = ("--workers", "--num_shards", "--shard_index", "--finalize", "--max_side")
 
@@ -46,7 +54,6 @@ PARALLEL_FLAGS = ("--workers", "--num_shards", "--shard_index", "--finalize", "-
 def _check_parallel_flags(name, builder_cls, workers, num_shards, shard_index, finalize, max_side):
   """Flag errors (cli.UserError) before any slow work; returns whether `name` builds by units."""
   from rsvlm_datasets import parallel_build  # pylint: disable=g-import-not-at-top
-  from rsvlm_jax.runtime import cli  # pylint: disable=g-import-not-at-top
   if workers < 1:
     raise cli.UserError(f"--workers must be at least 1, got {workers}")
   if num_shards < 1 or not 0 <= shard_index < num_shards:
@@ -99,7 +106,6 @@ def _build_by_units(name, data_dir, manual_dir, overwrite, *, workers, num_shard
                     max_side):
   """The parallel, resumable path (rsvlm_datasets/parallel_build.py)."""
   from rsvlm_datasets import parallel_build  # pylint: disable=g-import-not-at-top
-  from rsvlm_jax.runtime import cli  # pylint: disable=g-import-not-at-top
   if not finalize:
     if manual_dir is None:
       raise cli.UserError(f"{name} reads its input shards from --manual_dir; pass it")
@@ -146,18 +152,13 @@ def _rebuild(name: str, data_dir: str, final_dir: str, download_config) -> None:
 
 
 def main(argv):
-  if len(argv) != 2:
-    raise app.UsageError("usage: python -m rsvlm_jax.build_dataset NAME --data_dir=D [--manual_dir=M]")
-  from rsvlm_jax.runtime import cli  # pylint: disable=g-import-not-at-top
   try:
-    with cli.user_errors("build_dataset", (cli.UserError,)):
-      build(argv[1], _DATA_DIR.value, _MANUAL_DIR.value, _OVERWRITE.value, workers=_WORKERS.value,
-            num_shards=_NUM_SHARDS.value, shard_index=_SHARD_INDEX.value, finalize=_FINALIZE.value,
-            max_side=_MAX_SIDE.value)
-  except (ValueError, FileNotFoundError, PermissionError, AssertionError) as e:
-    print(f"build_dataset: {e}", file=sys.stderr)
-    sys.exit(1)
+    build(argv[1], _DATA_DIR.value, _MANUAL_DIR.value, _OVERWRITE.value, workers=_WORKERS.value,
+          num_shards=_NUM_SHARDS.value, shard_index=_SHARD_INDEX.value, finalize=_FINALIZE.value,
+          max_side=_MAX_SIDE.value)
+  except AssertionError as e:  # TFDS's refusals (e.g. an empty --manual_dir) are assertions.
+    raise cli.UserError(str(e)) from e
 
 
 if __name__ == "__main__":
-  app.run(main)
+  cli.run(main, FLAGS, "build_dataset", positional=POSITIONAL)

@@ -8,7 +8,9 @@ import os
 import sys
 from typing import Any
 
+from absl import flags
 import ml_collections
+from ml_collections import config_flags
 
 
 class _AutoBool:
@@ -141,27 +143,54 @@ def set_key(config: ml_collections.ConfigDict, dotted: str, value: Any, source: 
   node[leaf] = value
 
 
-def unknown_override(config: ml_collections.ConfigDict, argv: list[str]) -> str | None:
-  """The first `--config.a.b=v` override in argv whose dotted key the config lacks, as an error message.
+def unknown_override(config: ml_collections.ConfigDict, argv: list[str], flag: str = "config") -> str | None:
+  """The first `--config.a.b=v` override (of `--FLAG`) in argv whose dotted key the config lacks, as an error.
 
   ml_collections reports such a key as a bare KeyError deep in flag parsing; this names it, the flag it
   came from and the keys that do exist at that level. Returns None when every override names a real key.
   """
+  prefix = f"--{flag}."
   for arg in argv:
-    if not arg.startswith("--config."):
+    if not arg.startswith(prefix):
       continue
-    dotted = arg[len("--config."):].split("=", 1)[0]
+    dotted = arg[len(prefix):].split("=", 1)[0]
     why = missing_key(config, dotted)
     if why:
       return f"Unknown config key {dotted!r} (from {arg}): {why}"
   return None
 
 
-def config_spec_from_argv(argv: list[str]) -> str | None:
-  """The value of --config in argv (`--config=X` or `--config X`), or None."""
-  for i, arg in enumerate(argv):
-    if arg.startswith("--config="):
-      return arg.split("=", 1)[1]
-    if arg == "--config" and i + 1 < len(argv):
-      return argv[i + 1]
-  return None
+def define_config_flag(name: str, help_string: str, *, flag_values: flags.FlagValues,
+                       lock_config: bool = True) -> flags.FlagHolder:
+  """config_flags.DEFINE_config_file (`--NAME=file.py[:args]`, then `--NAME.a.b=v` overrides) in `flag_values`,
+  whose refusals are flag errors of one line (runtime/cli.py: `TOOL: error: ...`, exit 2), with no traceback:
+  a missing file, an arg the config file refuses (its own message), an override naming no key of the config
+  (the keys there). A config file that breaks otherwise (a bug in it) still shows its traceback."""
+  holder = config_flags.DEFINE_config_file(name, None, help_string, flag_values=flag_values,
+                                           lock_config=lock_config)
+  flag_values[name].parser = _ConfigFileParser(name, lock_config)
+  return holder
+
+
+class _ConfigFileParser(flags.ArgumentParser):
+  """Loads the config with load_config, each refusal a ValueError (absl: `flag --NAME=SPEC: MESSAGE`)."""
+
+  def __init__(self, name: str, lock_config: bool):
+    self.name, self._lock_config = name, lock_config
+
+  def flag_type(self) -> str:
+    return "config object"
+
+  def parse(self, path):
+    try:
+      config = load_config(path)
+    except KeyError as e:
+      raise ValueError(e.args[0] if e.args else str(e)) from None
+    except (ValueError, FileNotFoundError) as e:
+      raise ValueError(str(e)) from None
+    message = unknown_override(config, sys.argv, flag=self.name)  # The overrides config_flags reads: sys.argv's.
+    if message:
+      raise ValueError(message)
+    if self._lock_config:
+      config.lock()
+    return config

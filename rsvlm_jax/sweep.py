@@ -25,12 +25,11 @@ import json
 import os
 
 import numpy as np
-from absl import app
 from absl import flags
 from absl import logging
-from ml_collections import config_flags
 
 from rsvlm_jax import config as config_lib
+from rsvlm_jax.runtime import cli
 
 
 HEADLINE = ("retrieval/t2i_R@1", "retrieval/t2i_R@10", "retrieval/i2t_R@1", "retrieval/mR", "captioning/BLEU-4",
@@ -155,21 +154,18 @@ def _write(workdir: str, results: list[dict]) -> None:
     f.write(results_markdown(results))
 
 
-def _define_flags():
-  """Flags exist only when this runs as a command, so importing the module next to `main` never clashes."""
-  flags_ = {"config": config_flags.DEFINE_config_file("config", None, "Sweep config file.", lock_config=False),
-            "workdir": flags.DEFINE_string("workdir", None, "Sweep directory."),
-            "quick": flags.DEFINE_bool("quick", False, "Use the sweep's quick base config (fewer steps).")}
-  flags.mark_flags_as_required(["config", "workdir"])
-  return flags_
+FLAGS = flags.FlagValues()  # This command's flags only (runtime/cli.py): importing it defines no global flag.
+config_lib.define_config_flag("config", "Sweep config file (file.py[:args]).", flag_values=FLAGS, lock_config=False)
+flags.DEFINE_string("workdir", None, "Sweep directory.", flag_values=FLAGS)
+flags.DEFINE_bool("quick", False, "Use the sweep's quick base config (fewer steps).", flag_values=FLAGS)
+flags.mark_flags_as_required(["config", "workdir"], flag_values=FLAGS)
 
 
-def main(argv, f):
+def main(argv):
   del argv
-  results = run_sweep(f["config"].value, f["workdir"].value, f["quick"].value)
+  results = run_sweep(FLAGS.config, FLAGS.workdir, FLAGS.quick)
   print(results_markdown(results))
 
 
 if __name__ == "__main__":
-  _FLAGS = _define_flags()
-  app.run(lambda argv: main(argv, _FLAGS))
+  cli.run(main, FLAGS, "sweep")

@@ -70,7 +70,7 @@ def test_read_only_data_dir_is_a_clear_error(read_only_dir):
   proc = subprocess.run([sys.executable, "-m", "rsvlm_jax.build_dataset", "rsicd",
                          f"--data_dir={read_only_dir}", f"--manual_dir={RSICD_DUMMY}"],
                         cwd=ROOT, capture_output=True, text=True, timeout=120)
-  assert proc.returncode == 1
+  assert proc.returncode == 2  # A user error, as every command's (runtime/cli.py; was 1 before issue 32).
   assert "Traceback" not in proc.stderr
   assert proc.stderr.strip().splitlines()[-1].startswith(
-      f"build_dataset: --data_dir {read_only_dir} is not writable"), proc.stderr
+      f"build_dataset: error: --data_dir {read_only_dir} is not writable"), proc.stderr

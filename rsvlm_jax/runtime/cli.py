@@ -1,8 +1,9 @@
 """What every user command shares: its flags, --help, user errors -> one line on stderr and exit 2.
 
-A command (tools/*.py, evaluate/captioning.py, config_schema.py) keeps its flags in a FlagValues of its own,
-defined at module level, so that importing several commands (or one next to main.py's --config) defines nothing
-in absl's global FLAGS and no two clash; it runs under absl's app.run through `run`:
+Every command (main.py, sweep.py, build_dataset.py, tools/*.py, evaluate/*.py, config_schema.py) keeps its flags
+in a FlagValues of its own, defined at module level, so that importing several commands (main.py's --config next
+to dris_preview's) defines nothing in absl's global FLAGS and no two clash; it runs under absl's app.run through
+`run`:
 
   FLAGS = flags.FlagValues()  # This command's flags only.
   _OUT = flags.DEFINE_string("out", None, "Output JSON.", flag_values=FLAGS)
@@ -14,9 +15,9 @@ in absl's global FLAGS and no two clash; it runs under absl's app.run through `r
 
 `run` gives every command the same behaviour: --help (-h, -?, --helpshort) prints the module docstring and the
 command's flags on stdout, exit 0; --helpfull adds absl's own flags (logging: -v, --alsologtostderr, ...). A bad,
-unknown or missing flag, an unexpected positional argument, an app.UsageError and any of USER_ERRORS that main
-raises (a UserError, or a built-in error of a bad path or value) become `TOOL: error: MESSAGE` on stderr and exit
-status 2, never a traceback. `call` runs the same in-process and returns the exit status (for tests).
+unknown or missing flag, a missing or unexpected positional argument, an app.UsageError and any of USER_ERRORS
+that main raises (a UserError, or a built-in error of a bad path or value) become `TOOL: error: MESSAGE` on
+stderr and exit status 2, never a traceback. `call` runs the same in-process and returns the exit status (for tests).
 
 Checks of output paths (`check_output_file`, `check_writable_dir`) run before the slow work (loading a model,
 reading images); library code that refuses user input raises UserError.
@@ -56,11 +57,12 @@ def user_errors(tool: str, errors: tuple[type[BaseException], ...] = USER_ERRORS
     fail(tool, message)
 
 
-def fail(tool: str, message: str) -> NoReturn:
-  """`TOOL: error: MESSAGE` (on one line) on stderr, exit status 2."""
+def fail(tool: str, message: str, status: int = 2) -> NoReturn:
+  """`TOOL: error: MESSAGE` (on one line) on stderr, exit `status` (2: the user's input; main.py's run failures
+  use 1)."""
   message = "; ".join(line.strip() for line in str(message).splitlines() if line.strip())
   print(f"{tool}: error: {message}", file=sys.stderr, flush=True)
-  sys.exit(2)
+  sys.exit(status)
 
 
 def _os_error_message(e: OSError) -> str:
@@ -68,22 +70,35 @@ def _os_error_message(e: OSError) -> str:
 
 
 def run(main: Callable[[list[str]], Any], tool_flags: flags.FlagValues, tool: str, *,
-        commands: Sequence[str] = ()) -> NoReturn:
+        commands: Sequence[str] = (), positional: Sequence[str] = ()) -> NoReturn:
   """Runs `main` (absl style: main(argv)) under app.run with the flags of `tool_flags`; see the module doc.
 
-  `commands`: the subcommands of a command taking one (argv[1], e.g. index build|add|query|prune); a command
-  without any takes no positional argument.
+  `commands`: the subcommands of a command taking one (argv[1], e.g. index build|add|query|prune).
+  `positional`: the names of the positional arguments it takes (after the subcommand, if any), each required
+  (e.g. build_dataset NAME). A command with neither takes no positional argument.
   """
   app.run(lambda argv: _call_main(main, tool, argv),
-          flags_parser=lambda argv: _parse(tool_flags, tool, argv, commands, _doc(main), with_absl=True))
+          flags_parser=lambda argv: _parse(tool_flags, tool, argv, commands, positional, _doc(main),
+                                           with_absl=True))
 
 
 def call(main: Callable[[list[str]], Any], tool_flags: flags.FlagValues, tool: str, args: Sequence[str], *,
-         commands: Sequence[str] = ()) -> int:
-  """`run` in-process on `args` (no program name): parses them into `tool_flags` afresh, returns the exit status."""
+         commands: Sequence[str] = (), positional: Sequence[str] = ()) -> int:
+  """`run` in-process on `args` (no program name): parses them into `tool_flags` afresh, returns the exit status.
+
+  While parsing, sys.argv is the command line (config_flags reads its `--config.KEY=V` overrides there); the
+  flags defined by parsing (those overrides) are removed again, so the next call parses afresh.
+  """
   tool_flags.unparse_flags()
+  defined, argv_before = set(tool_flags), sys.argv
   try:
-    argv = _parse(tool_flags, tool, [tool, *args], commands, _doc(main), with_absl=False)
+    sys.argv = [tool, *args]
+    try:
+      argv = _parse(tool_flags, tool, sys.argv, commands, positional, _doc(main), with_absl=False)
+    finally:
+      sys.argv = argv_before
+      for name in set(tool_flags) - defined:
+        delattr(tool_flags, name)
     result = _call_main(main, tool, argv)
   except SystemExit as e:
     return e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
@@ -100,8 +115,8 @@ def _doc(main) -> str:
   return (getattr(module, "__doc__", None) or f"{getattr(main, '__module__', '')}\n").strip("\n") + "\n"
 
 
-def _parse(tool_flags: flags.FlagValues, tool: str, argv: list[str], commands: Sequence[str], doc: str, *,
-           with_absl: bool) -> list[str]:
+def _parse(tool_flags: flags.FlagValues, tool: str, argv: list[str], commands: Sequence[str],
+           positional_names: Sequence[str], doc: str, *, with_absl: bool) -> list[str]:
   """argv -> [program, positional...]: help first, then absl's own flags (logging), then the command's."""
   args = list(argv[1:argv.index("--")] if "--" in argv else argv[1:])
   if any(a in HELP or a in HELPFULL for a in args):
@@ -119,6 +134,9 @@ def _parse(tool_flags: flags.FlagValues, tool: str, argv: list[str], commands: S
       got = f"got {positional[0]!r}" if positional else "none given"
       fail(tool, f"expected a command, one of {', '.join(commands)} ({got})")
     positional = positional[1:]
+  if len(positional) < len(positional_names):
+    fail(tool, f"missing argument(s) {' '.join(positional_names[len(positional):])} (--help shows the usage)")
+  positional = positional[len(positional_names):]
   if positional:
     fail(tool, f"unexpected argument(s) {' '.join(positional)} (flags are --name=value or --name value; "
          "--help lists them)")

@@ -20,15 +20,12 @@ from tests.fixtures import xla_flags
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 # The commands this issue put on runtime/cli.py (any other module with a __main__ block is checked too).
-KNOWN = ("rsvlm_jax.tools.caption", "rsvlm_jax.tools.convert_open_clip", "rsvlm_jax.tools.dris_preview",
-         "rsvlm_jax.tools.fit_dris_scorer", "rsvlm_jax.tools.index", "rsvlm_jax.tools.memory_table",
-         "rsvlm_jax.tools.zero_shot", "rsvlm_jax.evaluate.captioning", "rsvlm_jax.config_schema")
+KNOWN = ("rsvlm_jax.main", "rsvlm_jax.sweep", "rsvlm_jax.build_dataset", "rsvlm_jax.tools.caption",
+         "rsvlm_jax.tools.convert_open_clip", "rsvlm_jax.tools.dris_preview", "rsvlm_jax.tools.fit_dris_scorer",
+         "rsvlm_jax.tools.index", "rsvlm_jax.tools.memory_table", "rsvlm_jax.tools.zero_shot",
+         "rsvlm_jax.evaluate.captioning", "rsvlm_jax.config_schema")
 # Commands not (yet) on runtime/cli.py, each with the reason.
-NOT_YET = {
-    "rsvlm_jax.main": "the training entry point: absl app.run with global --config/--workdir (config handling)",
-    "rsvlm_jax.sweep": "config handling's own CLI",
-    "rsvlm_jax.build_dataset": "the dataset builders' CLI (datasets/)",
-}
+NOT_YET: dict[str, str] = {}
 
 
 def _module_path(module: str) -> str:
@@ -81,8 +78,9 @@ def _pattern_problems(module: str) -> list[str]:
       guards[0].body[0], ast.Expr) else None
   if not (isinstance(call, ast.Call) and ast.unparse(call.func) == "cli.run" and len(call.args) == 3
           and ast.unparse(call.args[0]) == "main" and ast.unparse(call.args[1]) in ("FLAGS", "flags.FlagValues()")
-          and isinstance(call.args[2], ast.Constant) and {k.arg for k in call.keywords} <= {"commands"}):
-    problems.append('the __main__ block is not the one line `cli.run(main, FLAGS, "NAME")`')
+          and isinstance(call.args[2], ast.Constant) and {k.arg for k in call.keywords} <= {"commands", "positional"}):
+    problems.append('the __main__ block is not the one line `cli.run(main, FLAGS, "NAME"[, commands=...]'
+                    '[, positional=...])`')
   return problems
 
 
@@ -127,8 +125,7 @@ def test_the_pattern_check_catches_the_other_styles(tmp_path, monkeypatch):
 
 def test_importing_every_command_defines_no_global_flag():
   """Tests import several commands in one process next to main.py's --config/--workdir: nothing clashes."""
-  modules = [importlib.import_module(m) for m in COMMANDS]
-  importlib.import_module("rsvlm_jax.main")  # Its global --config/--workdir next to dris_preview's own.
+  modules = [importlib.import_module(m) for m in COMMANDS]  # main's --config/--workdir next to dris_preview's.
   own = [(name, m.FLAGS[name]) for m in modules if hasattr(m, "FLAGS") for name in m.FLAGS]
   assert {"model", "out", "images", "index", "refs", "config", "workdir"} <= {name for name, _ in own}
   assert not [name for name, flag in own if name in flags.FLAGS and flags.FLAGS[name] is flag]
@@ -247,7 +244,7 @@ def test_documented_command_lines_parse(monkeypatch):
     mod = importlib.import_module(module)
     tool_flags = getattr(mod, "FLAGS", flags.FlagValues())
     code = cli.call(checks.get(module, lambda argv: 0), tool_flags, COMMANDS[module], args,
-                    commands=getattr(mod, "COMMANDS", ()))
+                    commands=getattr(mod, "COMMANDS", ()), positional=getattr(mod, "POSITIONAL", ()))
     if code:
       failed.append((where, args))
   assert not failed, failed
@@ -270,3 +267,43 @@ def test_output_paths_are_checked_before_the_slow_work(module, args, message, tm
   args = [a.replace("{tmp}", str(tmp_path)) for a in args]
   assert cli.call(mod.main, mod.FLAGS, COMMANDS[module], args) == 2
   assert message.replace("{tmp}", str(tmp_path)) in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("module,args,message", [
+    ("rsvlm_jax.main", ["--config=configs/demo.py:runlocal=True", "--config.input.bogus=1", "--workdir=w"],
+     "main: error: flag --config=configs/demo.py:runlocal=True: Unknown config key 'input.bogus' (from "
+     "--config.input.bogus=1): no key 'bogus' under input; known keys there: ['batch_size', "),
+    ("rsvlm_jax.main", ["--config=configs/demo.py:steps=0", "--workdir=w"],
+     "main: error: flag --config=configs/demo.py:steps=0: Config arg 'steps' must be a positive number of steps"),
+    ("rsvlm_jax.main", ["--config=configs/no_such.py", "--workdir=w"],
+     "main: error: flag --config=configs/no_such.py: Config file not found: configs/no_such.py"),
+    ("rsvlm_jax.main", ["--config=configs/demo.py", "--workdir=w", "train"],
+     "main: error: unexpected argument(s) train"),
+    ("rsvlm_jax.sweep", ["--config=configs/sweeps/msvlam_ablation.py:bogus=1", "--workdir=w"],
+     "sweep: error: flag --config=configs/sweeps/msvlam_ablation.py:bogus=1: Unknown config arg 'bogus'"),
+    ("rsvlm_jax.build_dataset", ["--data_dir=d"],
+     "build_dataset: error: missing argument(s) NAME (--help shows the usage)"),
+    ("rsvlm_jax.build_dataset", ["rsicd", "rsitmd", "--data_dir=d"], "build_dataset: error: unexpected argument(s) "
+     "rsitmd"),
+    ("rsvlm_jax.build_dataset", ["no_such_set", "--data_dir=d"], "build_dataset: error: Unknown dataset "
+     "'no_such_set'; known: ["),
+])
+def test_config_and_positional_errors_are_one_line(module, args, message, capsys, monkeypatch):
+  """main/sweep: the config file's refusal, an unknown override key, a missing file; build_dataset: its NAME."""
+  monkeypatch.chdir(ROOT)
+  mod = importlib.import_module(module)
+  assert cli.call(mod.main, mod.FLAGS, COMMANDS[module], args, positional=getattr(mod, "POSITIONAL", ())) == 2
+  err = capsys.readouterr().err
+  assert err.startswith(message) and len(err.strip().splitlines()) == 1 and "Traceback" not in err, err
+
+
+def test_config_overrides_parse_afresh_on_each_call(monkeypatch):
+  """config_flags defines a flag per `--config.KEY` while parsing: a second call (same key, other value) and a
+  call without it see their own values."""
+  monkeypatch.chdir(ROOT)
+  from rsvlm_jax import main  # pylint: disable=g-import-not-at-top
+  seen = []
+  for extra in (["--config.seed=3"], ["--config.seed=4"], []):
+    args = ["--config=configs/demo.py:runlocal=True", *extra, "--workdir=w"]
+    assert cli.call(lambda argv: seen.append(main.FLAGS.config.seed), main.FLAGS, "main", args) == 0
+  assert seen == [3, 4, 0] and "config.seed" not in main.FLAGS
