@@ -24,6 +24,7 @@ import os
 import ml_collections
 
 from rsvlm_jax import config as config_lib
+from rsvlm_jax import config_schema
 
 demo = config_lib.import_config("demo")
 
@@ -70,7 +71,8 @@ def config(**args):
   c.eval_every = 0
 
   # The model is the converted one (towers, projections, temperature; model_from.dir, read at run start), plus a
-  # fresh caption decoder.
+  # fresh caption decoder; the run options (e.g. model.image.remat) are this config's.
+  c.model = config_schema.model_from_section(decoder=c.model.decoder)
   c.model_from.dir = arg.init
   if arg.dris:
     c.model_from.resolutions = "fractions"  # About 1/2, 3/4 and 1x the native patch grid.

@@ -126,8 +126,11 @@ SCHEMA: dict[str, Any] = {
     "model_from": {
         "dir": Key("", "A converted open_clip directory (or a run fine-tuned from one) whose architecture the run "
                        "takes, read once where the run starts (configs/clip_finetune.py): its model section, "
-                       "input.text_len and input.preprocess replace this config's (model.decoder: see decoder); "
-                       "the run's config.json holds what was read, with dir ''."),
+                       "input.text_len and input.preprocess replace this config's (model.decoder: see decoder), "
+                       "but for the run options model.image.remat, model.image.fused_attention, "
+                       "model.text.remat and model.region_windows, which stay the config's; another model key "
+                       "the config sets must agree with dir's. The run's config.json holds what was read, with "
+                       "dir ''."),
         "resolutions": Key("config", "With dir: dris.resolutions as set ('config'), dir's native (largest) one "
                                      "('native'), or buckets at about 1/2, 3/4 and 1x of it ('fractions').",
                            choices=("config", "native", "fractions")),
@@ -266,11 +269,43 @@ def defaults() -> ml_collections.ConfigDict:
 
 def _open_fields(kind: str) -> tuple[str, set[str]]:
   """(module name, settable fields) of the flax module an open model subtree configures."""
+  module = _module_of(kind)
+  return f"{module.__module__}.{module.__name__}", set(_settable_defaults(module))
+
+
+def _module_of(kind: str):
   from rsvlm_jax.models import text  # pylint: disable=g-import-not-at-top
   from rsvlm_jax.models import vit  # pylint: disable=g-import-not-at-top
-  module = {"vit": vit.ViT, "text": text.TextEncoder, "decoder": text.CaptionDecoder}[kind]
-  fields = {f.name for f in dataclasses.fields(module)} - {"parent", "name", "dtype", "vocab_size"}
-  return f"{module.__module__}.{module.__name__}", fields
+  return {"vit": vit.ViT, "text": text.TextEncoder, "decoder": text.CaptionDecoder}[kind]
+
+
+def _settable_defaults(module) -> dict[str, Any]:
+  """{field: its default} of the fields a config sets on flax `module` (None for a field without a default)."""
+  return {f.name: None if f.default is dataclasses.MISSING else f.default for f in dataclasses.fields(module)
+          if f.name not in ("parent", "name", "dtype", "vocab_size")}
+
+
+# Keys of the model section that say how the model runs, not what it computes: with model_from.dir, the
+# config's values of these stay (e.g. --config.model.image.remat=True); every other key is the weights'.
+MODEL_RUN_OPTIONS = ("region_windows", "image.remat", "image.fused_attention", "text.remat")
+
+
+def model_from_section(decoder) -> ml_collections.ConfigDict:
+  """The model section of a config whose architecture model_from.dir gives (configs/clip_finetune.py): each
+  architecture key a typed placeholder (None: the weights' value; `--config.model.KEY=V` may still name it, and
+  the gate refuses a value the weights disagree with), the run options (MODEL_RUN_OPTIONS) at their defaults,
+  and `decoder` (see model_from.decoder)."""
+  def tower(kind: str, prefix: str) -> dict:
+    out = {}
+    for name, default in _settable_defaults(_module_of(kind)).items():
+      run_option = f"{prefix}.{name}" in MODEL_RUN_OPTIONS
+      out[name] = default if run_option else ml_collections.config_dict.placeholder(type(default))
+    return out
+  return ml_collections.ConfigDict({
+      "embed_dim": ml_collections.config_dict.placeholder(int),
+      "proj_bias": ml_collections.config_dict.placeholder(bool),
+      "region_windows": SCHEMA["model"]["region_windows"].default,
+      "image": tower("vit", "image"), "text": tower("text", "text"), "decoder": decoder})
 
 
 def _walk_check(node, schema, path: str) -> None:
@@ -458,7 +493,7 @@ def _adopt_model_from(config) -> None:
   spec = config.model_from
   src = read_model_config(spec.dir, "model_from.dir")
   own_decoder = config.model.get("decoder")
-  config.model = ml_collections.ConfigDict(src["model"])
+  config.model = ml_collections.ConfigDict(_model_from_model(config.model, src["model"], spec.dir))
   text_len = int(src["input"]["text_len"])
   config.input.text_len = text_len
   config.input.preprocess = src["input"].get("preprocess", "resize")
@@ -476,6 +511,38 @@ def _adopt_model_from(config) -> None:
       decoder.max_len = text_len
     config.model.decoder = decoder
   spec.dir = ""
+
+
+def _model_from_model(own, theirs: dict, directory: str) -> dict:
+  """model_from.dir's model section (`theirs`) with the config's run options (MODEL_RUN_OPTIONS). Any other key
+  the config sets (not None) must agree with theirs: the weights fix the architecture; a ConfigError names the
+  key and both values. The decoder is left to model_from.decoder."""
+  model = copy.deepcopy(theirs)
+  for key, value in _leaves(own, ""):
+    if key == "decoder" or key.startswith("decoder."):
+      continue
+    *parents, leaf = key.split(".")
+    node = model
+    for part in parents:  # Run options may be missing in theirs (a config older than the option).
+      node = node.setdefault(part, {}) if key in MODEL_RUN_OPTIONS else (node or {}).get(part)
+    if key in MODEL_RUN_OPTIONS:
+      node[leaf] = value
+    elif value is not None and not (isinstance(node, dict) and _same(value, node.get(leaf, _MISSING))):
+      has = isinstance(node, dict) and leaf in node
+      weights = f"have model.{key}={node[leaf]!r}" if has else f"set no model.{key}"
+      raise ConfigError(f"Config key model.{key}={value!r} disagrees with model_from.dir={directory!r}, whose "
+                        f"weights {weights}: the weights fix the architecture (leave it unset; the run options "
+                        f"{list(MODEL_RUN_OPTIONS)} are the config's)")
+  return model
+
+
+_MISSING = object()
+
+
+def _same(a, b) -> bool:
+  """Config values equal as JSON holds them (tuples as lists)."""
+  plain = lambda v: list(v) if isinstance(v, (tuple, list)) else v
+  return plain(a) == plain(b)
 
 
 def upgrade(raw: dict) -> dict:

@@ -294,6 +294,38 @@ def test_gate_reads_the_architecture_of_model_from_once(tmp_path):
   assert c.model.decoder is None and tuple(c.dris.resolutions) == (48,)
 
 
+def test_gate_keeps_the_configs_run_options_over_model_from(tmp_path, monkeypatch, capsys):
+  """`--config.model.*` overrides of run options (remat, region_windows) apply on top of model_from's weights, as
+  before the gate read model_from; an architecture key set to another value than the weights' is refused,
+  naming the key and both values (the same value is fine)."""
+  from rsvlm_jax import main  # pylint: disable=g-import-not-at-top
+  from rsvlm_jax.runtime import cli  # pylint: disable=g-import-not-at-top
+  src = demo.get_config("runlocal=True").to_dict()
+  src["model"].update(decoder=None, embed_dim=24)
+  (tmp_path / "config.json").write_text(json.dumps(src))
+  monkeypatch.chdir(ROOT)
+  gated = []
+  gate = lambda argv: gated.append(config_schema.gate(main.FLAGS.config))
+  spec = f"--config=configs/clip_finetune.py:init={tmp_path},runlocal=True"
+  args = [spec, "--config.model.image.remat=True", "--config.model.text.remat=True",
+          "--config.model.region_windows=2", "--config.model.embed_dim=24", "--workdir=w"]
+  assert cli.call(gate, main.FLAGS, "main", args) == 0
+  model = gated[0].model
+  assert model.image.remat and model.text.remat and model.region_windows == 2
+  assert (model.embed_dim, model.image.variant, model.text.width) == (
+      24, src["model"]["image"]["variant"], src["model"]["text"]["width"])
+  assert cli.call(gate, main.FLAGS, "main", [spec, "--config.model.embed_dim=32", "--workdir=w"]) == 2
+  assert capsys.readouterr().err.startswith(
+      f"main: error: Config key model.embed_dim=32 disagrees with model_from.dir='{tmp_path}', whose weights have "
+      "model.embed_dim=24: the weights fix the architecture")
+  from configs import clip_finetune  # pylint: disable=g-import-not-at-top
+  c = clip_finetune.get_config(f"init={tmp_path}")
+  c.model.image.width = 256  # A key the weights' model does not set.
+  with pytest.raises(config_schema.ConfigError, match=r"model.image.width=256 disagrees .* whose weights set no "
+                                                      r"model.image.width: "):
+    config_schema.gate(c)
+
+
 def test_auto_bool_args_are_typed():
   assert config_lib.parse_arg("", mixed=config_lib.AUTO_BOOL).mixed is None
   assert config_lib.parse_arg("mixed=auto", mixed=config_lib.AUTO_BOOL).mixed is None
