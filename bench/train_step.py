@@ -261,14 +261,15 @@ def speed_options(variant, res, batch, peak, min_time) -> list[dict]:
 
 # -- ablations: what each option gains, in one run ------------------------------------------------------------
 # Each variant is the shipped default with one change: the default is what the config defaults train with (MAP-head
-# pooling, fused attention, float32 compute, no remat, the step's metrics fetched to the host every 10 steps).
+# pooling, fused attention, float32 compute, no remat, the step's metrics fetched to the host every 10 steps:
+# config key host_sync_every=10).
 # name -> (build_ours options, or None for open_clip's step; description)
 DEFAULT_SYNC_EVERY = 10
 ABLATIONS = {
     "default": ({}, "MAP head, fused attention, float32, no remat, metrics fetched every 10 steps "
                     "(the config defaults)"),
     "host_sync_every_step": ({"sync_every": 1}, "jax.device_get of the step's metrics after every step "
-                                                "(sync_every=1, as nan_check_every_step=True does)"),
+                                                "(sync_every=1, as the config's host_sync_every=1 does)"),
     "unfused_attention": ({"fused": False}, "image tower attention by flax's nn.dot_product_attention (the text "
                                             "tower has no switch: it stays fused)"),
     "pool_gap": ({"pool": "gap"}, "mean of the patch tokens instead of the MAP head (no head params)"),
