@@ -13,15 +13,15 @@ import os
 import numpy as np
 from absl import flags
 from absl import logging
-from ml_collections import config_flags
 from PIL import Image, ImageDraw
 
+from rsvlm_jax import config as config_lib
 from rsvlm_jax.dris import buckets as buckets_lib
 from rsvlm_jax.dris import complexity
 from rsvlm_jax.runtime import cli
 
 FLAGS = flags.FlagValues()  # This command's flags only (runtime/cli.py): importing it defines no global flag.
-config_flags.DEFINE_config_file("config", None, "Run config (file.py[:args]).", flag_values=FLAGS, lock_config=True)
+config_lib.define_config_flag("config", "Run config (file.py[:args]).", flag_values=FLAGS, lock_config=True)
 flags.DEFINE_string("workdir", None, "Run directory (DRIS thresholds are read from / cached in it).",
                     flag_values=FLAGS)
 flags.DEFINE_string("out", "dris_preview.png", "PNG to write.", flag_values=FLAGS)

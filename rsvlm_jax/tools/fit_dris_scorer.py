@@ -17,8 +17,8 @@ import json
 import os
 
 from absl import flags
-from ml_collections import config_flags
 
+from rsvlm_jax import config as config_lib
 from rsvlm_jax.runtime import cli
 
 
@@ -41,8 +41,8 @@ def fit_from_run(config, workdir: str, out: str, *, low_res: int = 0, max_images
 
 
 FLAGS = flags.FlagValues()  # This command's flags only (runtime/cli.py): importing it defines no global flag.
-config_flags.DEFINE_config_file("config", None, "The teacher's config (file.py[:args]).", flag_values=FLAGS,
-                                lock_config=False)
+config_lib.define_config_flag("config", "The teacher's config (file.py[:args]).", flag_values=FLAGS,
+                              lock_config=False)
 flags.DEFINE_string("workdir", None, "The teacher's run directory (read only).", flag_values=FLAGS)
 flags.DEFINE_string("out", None, "Scorer .npz to write (a .json report goes next to it).", flag_values=FLAGS)
 flags.DEFINE_integer("low_res", 0, "Degraded resolution (0 = half the teacher's largest; with --native and several "

@@ -281,6 +281,8 @@ def test_output_paths_are_checked_before_the_slow_work(module, args, message, tm
      "main: error: unexpected argument(s) train"),
     ("rsvlm_jax.sweep", ["--config=configs/sweeps/msvlam_ablation.py:bogus=1", "--workdir=w"],
      "sweep: error: flag --config=configs/sweeps/msvlam_ablation.py:bogus=1: Unknown config arg 'bogus'"),
+    ("rsvlm_jax.tools.fit_dris_scorer", ["--config=configs/demo.py:steps=0", "--workdir=w", "--out=o.npz"],
+     "fit_dris_scorer: error: flag --config=configs/demo.py:steps=0: Config arg 'steps' must be a positive number"),
     ("rsvlm_jax.build_dataset", ["--data_dir=d"],
      "build_dataset: error: missing argument(s) NAME (--help shows the usage)"),
     ("rsvlm_jax.build_dataset", ["rsicd", "rsitmd", "--data_dir=d"], "build_dataset: error: unexpected argument(s) "
@@ -289,7 +291,8 @@ def test_output_paths_are_checked_before_the_slow_work(module, args, message, tm
      "'no_such_set'; known: ["),
 ])
 def test_config_and_positional_errors_are_one_line(module, args, message, capsys, monkeypatch):
-  """main/sweep: the config file's refusal, an unknown override key, a missing file; build_dataset: its NAME."""
+  """main/sweep/the tools' --config (config.define_config_flag): the config file's refusal, an unknown override
+  key, a missing file; build_dataset: its NAME."""
   monkeypatch.chdir(ROOT)
   mod = importlib.import_module(module)
   assert cli.call(mod.main, mod.FLAGS, COMMANDS[module], args, positional=getattr(mod, "POSITIONAL", ())) == 2
