@@ -75,12 +75,7 @@ def run(refs_path: str, preds_path: str, out_path: str | None = None, meteor: bo
     metrics = caption_metrics.caption_metrics(refs, preds, meteor=meteor)
   except (ValueError, TypeError) as e:
     raise ValueError(f"--refs {refs_path} / --preds {preds_path}: {e}") from None
-  print(table(metrics))
-  print(json.dumps(metrics, indent=2))
-  if out_path:
-    with open(out_path, "w", encoding="utf-8") as f:
-      json.dump(metrics, f, indent=2)
-      f.write("\n")
+  cli.print_result(table(metrics), metrics, out_path, json_indent=2)
   return metrics
 
 

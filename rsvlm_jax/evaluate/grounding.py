@@ -20,7 +20,6 @@ by the same factor).
 """
 from __future__ import annotations
 
-import json
 from typing import Mapping, Optional, Sequence
 
 from absl import flags
@@ -120,12 +119,7 @@ def run(refs_path: str, preds_path: str, out_path: Optional[str] = None, image_s
         bracket_scale: str = "auto") -> dict:
   """Scores the files, prints the table and then the JSON (last), writes the JSON to `out_path`."""
   metrics = score_files(refs_path, preds_path, image_size, bracket_scale)
-  print(table(metrics))
-  print(json.dumps(metrics), flush=True)
-  if out_path:
-    with open(out_path, "w", encoding="utf-8") as f:
-      json.dump(metrics, f, indent=2)
-      f.write("\n")
+  cli.print_result(table(metrics), metrics, out_path)
   return metrics
 
 

@@ -20,7 +20,6 @@ rsvqa_hr builders' `answer`), which is what a model trained on them writes.
 from __future__ import annotations
 
 import collections
-import json
 import re
 from typing import Mapping, Optional
 
@@ -110,12 +109,7 @@ def table(metrics: dict) -> str:
 def run(refs_path: str, preds_path: str, out_path: Optional[str] = None) -> dict:
   """Scores the files, prints the table and then the JSON (last), writes the JSON to `out_path`."""
   metrics = score_files(refs_path, preds_path)
-  print(table(metrics))
-  print(json.dumps(metrics), flush=True)
-  if out_path:
-    with open(out_path, "w", encoding="utf-8") as f:
-      json.dump(metrics, f, indent=2)
-      f.write("\n")
+  cli.print_result(table(metrics), metrics, out_path)
   return metrics
 
 

@@ -25,6 +25,7 @@ reading images); library code that refuses user input raises UserError.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
 import sys
@@ -219,3 +220,13 @@ def check_writable_dir(folder: str, what: str) -> None:
     os.remove(probe)
   except OSError as e:
     raise UserError(f"{what}: cannot write in {folder}: {e.strerror or e}") from e
+
+
+def print_result(table: str, result: Any, out_path: str | None = None, *, json_indent: int | None = None) -> None:
+  """Prints `table`, then `result` as JSON (last on stdout, for scripts), and writes the JSON to `out_path` too."""
+  print(table)
+  print(json.dumps(result, indent=json_indent), flush=True)
+  if out_path:
+    with open(out_path, "w", encoding="utf-8") as f:
+      json.dump(result, f, indent=2)
+      f.write("\n")
