@@ -10,8 +10,7 @@ bucket_K) are rsvlm_jax/analysis/frontier.py's; see its docstring.
 
 Writes {"run", "split", "num_images", "buckets": {"resolutions", "tokens", "encoder_gflops"}, "spearman",
 "points": [{"policy", "budget", "tokens_per_image", "encoder_gflops_per_image", "bucket_histogram",
-"t2i_R@10", "t2i_R@1", "i2t_R@10", "mR", "CIDEr-D", "BLEU-4", "loss"}, ...]}. Coarse-to-fine runs are not
-supported (their tiles follow the bucket).
+"t2i_R@10", "t2i_R@1", "i2t_R@10", "mR", "CIDEr-D", "BLEU-4", "loss"}, ...]}.
 """
 from __future__ import annotations
 

@@ -196,11 +196,6 @@ SCHEMA: dict[str, Any] = {
         "mixed_buckets": Key(True, "Every training batch holds a static share of every bucket (one "
                                    "compilation); False = one bucket per batch (one compilation per bucket)."),
         "bucket_jitter": Key(0.0, "Mixed batches: share of each batch whose images swap buckets at random.", UNIT),
-        "coarse_to_fine": {
-            "num_tiles": Key(0, "> 0: also encode this many high-complexity tiles at full resolution.", COUNT),
-            "tile_grid": Key(2, "Tiles per side of the coarse-to-fine split.", STEPS),
-            "tile_size": Key(64, "Size (px) each tile is encoded at.", STEPS),
-        },
     },
     "model": {
         "embed_dim": Key(128, "Shared image-text embedding size.", STEPS),
@@ -546,7 +541,8 @@ def _same(a, b) -> bool:
 
 
 def upgrade(raw: dict) -> dict:
-  """A config dict in an older layout (input.resolutions, input.dris_at, ...) -> today's layout (a copy)."""
+  """A config dict in an older layout (input.resolutions, input.dris_at, ...) -> today's layout (a copy).
+  The removed dris.coarse_to_fine group is dropped when off (num_tiles 0) and a ConfigError when on."""
   raw = copy.deepcopy(raw)
   inp = raw.get("input", {})
   dris = raw.setdefault("dris", {})
@@ -559,6 +555,7 @@ def upgrade(raw: dict) -> dict:
     dris.setdefault("train", "largest")
   for old in DROPPED:
     inp.pop(old.split(".")[1], None)
+  _drop_coarse_to_fine(dris)
   for split in ("train", "test", "validation"):  # input.<split>_split -> input.splits.<split>
     if f"{split}_split" in inp:
       inp.setdefault("splits", dict(SCHEMA["input"]["splits"].default))[split] = inp.pop(f"{split}_split")
@@ -567,6 +564,19 @@ def upgrade(raw: dict) -> dict:
   if "host_sync_every" not in raw and (sync_every is not None or every_step):
     raw["host_sync_every"] = 1 if every_step else sync_every
   return raw
+
+
+def _drop_coarse_to_fine(dris: dict) -> None:
+  """dris.coarse_to_fine (tiles encoded next to the bucket; removed): dropped when it was off (num_tiles 0),
+  else a ConfigError, since the run's model read tiles this version no longer makes."""
+  if "coarse_to_fine" not in dris:
+    return
+  c2f = dris.pop("coarse_to_fine")
+  key, num_tiles = ("dris.coarse_to_fine.num_tiles", c2f.get("num_tiles", 0)) if isinstance(c2f, dict) else (
+      "dris.coarse_to_fine", c2f)
+  if num_tiles != 0 or isinstance(num_tiles, bool):
+    raise ConfigError(f"Config key {key}={num_tiles!r}: coarse-to-fine tiles were removed in this version; a "
+                      "config that encodes tiles (num_tiles > 0) cannot be trained, evaluated or loaded here")
 
 
 def rows(node=SCHEMA, path: str = "") -> list[tuple[str, Any, str]]:

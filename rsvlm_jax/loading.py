@@ -72,7 +72,10 @@ def check_config_shape(raw: Any, path: str) -> None:
   if not isinstance(raw, dict):
     raise ValueError(f"{path}: expected a JSON object (a model config), got {_json_kind(raw)}")
   _check_node(raw, config_schema.SCHEMA, "", path)
-  config = config_schema.upgrade(raw)
+  try:
+    config = config_schema.upgrade(raw)
+  except config_schema.ConfigError as e:
+    raise type(e)(f"{path}: {e}") from e
   for key in REQUIRED_SECTIONS:
     if _get(config, key) is None:
       raise ValueError(f"{path}: config key {key!r} is missing; a model's config.json holds its model config "
@@ -190,11 +193,7 @@ class LoadedModel:
     self.resolution = self.resolutions[-1]
     self.preprocessing = config.input.preprocess
     self.read_options = image_io.ReadOptions()
-    c2f = config.dris.coarse_to_fine
-    self._tiles = (transforms.CoarseToFineTiles(c2f.num_tiles, c2f.tile_grid, c2f.tile_size)
-                   if c2f.num_tiles > 0 else None)
-    encode = lambda p, b: model.apply({"params": p}, b["image"], b.get("tiles"), b.get("tile_boxes"),
-                                      method=rsvlm.Model.encode_image)
+    encode = lambda p, b: model.apply({"params": p}, b["image"], method=rsvlm.Model.encode_image)
     self._encode_images = jax.jit(lambda p, b: encode(p, b)[0])
     self._encode_texts = jax.jit(lambda p, t: model.apply({"params": p}, t, method=rsvlm.Model.encode_text))
     self._encode = encode
@@ -251,10 +250,7 @@ class LoadedModel:
   def _inputs(self, source: np.ndarray, r: int) -> dict[str, np.ndarray]:
     if self.preprocessing == "clip":
       return {"image": clip_preprocess(source, r)}
-    ex = transforms.ResizeImage(r)({"image": source}, None)
-    if self._tiles is not None:
-      ex = self._tiles(ex, None)
-    return {k: ex[k] for k in ("image", "tiles", "tile_boxes") if k in ex}
+    return {"image": transforms.ResizeImage(r)({"image": source}, None)["image"]}
 
   def dris_resolutions(self, sources: Sequence[np.ndarray]) -> list[int]:
     """The DRIS bucket resolution of each source image: its score (the run's scorer) against the thresholds

@@ -65,6 +65,27 @@ def test_upgrade_maps_the_older_layout():
   assert config_schema.upgrade(new) == new  # Idempotent.
 
 
+def test_upgrade_drops_coarse_to_fine_when_off_and_refuses_it_when_on():
+  """The coarse-to-fine tiles are gone: an old config.json with the group off (num_tiles 0, as every run
+  without tiles wrote it, also in the input.* layout) reads as today's config; one with tiles on is refused."""
+  off = {"tile_grid": 2, "num_tiles": 0, "tile_size": 64}
+  for old in ({"dris": {"budget": 0.6, "coarse_to_fine": off}}, {"input": {"coarse_to_fine": dict(off)}}):
+    new = config_schema.upgrade(old)
+    assert "coarse_to_fine" not in new["dris"] and "coarse_to_fine" not in new.get("input", {})
+    config_schema.check(config_schema.complete(ml_collections.ConfigDict(new)))
+  assert config_schema.upgrade({"dris": {"budget": 0.6, "coarse_to_fine": off}})["dris"] == {"budget": 0.6}
+  for on, key in (({"dris": {"coarse_to_fine": dict(off, num_tiles=2)}}, "dris.coarse_to_fine.num_tiles=2"),
+                  ({"input": {"coarse_to_fine": dict(off, num_tiles=1)}}, "dris.coarse_to_fine.num_tiles=1"),
+                  ({"dris": {"coarse_to_fine": 3}}, "dris.coarse_to_fine=3")):
+    with pytest.raises(config_schema.ConfigError, match=re.escape(key) + ": coarse-to-fine tiles were removed in "
+                                                        "this version"):
+      config_schema.upgrade(on)
+  with pytest.raises(config_schema.UnknownKeyError, match="dris.coarse_to_fine"):  # No longer a key to set.
+    c = config_schema.defaults()
+    c.dris.coarse_to_fine = {"num_tiles": 0}
+    config_schema.check(c)
+
+
 def test_docs_config_md_is_generated_from_the_schema():
   with open(os.path.join(ROOT, "docs", "config.md"), encoding="utf-8") as f:
     assert f.read() == config_schema.markdown(), "run: python -m rsvlm_jax.config_schema > docs/config.md"

@@ -122,7 +122,8 @@ MODEL = {"image": {"variant": "mu/8"}, "text": {"width": 32}}
      r"'dris.resolutions' should be a non-empty list of positive integers"),
     ('{"model": {"image": {}, "text": {}}, "input": {"resolutions": [0]}}',  # An old layout, upgraded.
      r"'dris.resolutions' should be a non-empty list of positive integers"),
-    ('{"model": {"image": {}, "text": {}}, "dris": {"coarse_to_fine": 2}}', r"'dris.coarse_to_fine' should be"),
+    ('{"model": {"image": {}, "text": {}}, "dris": {"coarse_to_fine": {"num_tiles": 2}}}',  # Removed; was on.
+     r"dris.coarse_to_fine.num_tiles=2: coarse-to-fine tiles were removed in this version"),
     ('{"model": {"image": {}, "text": {}}, "fsdp": "yes"}', r"config key 'fsdp' should be a boolean"),
     ('{"model": ', r"not valid JSON"),
 ])

@@ -116,9 +116,6 @@ def frontier(model, params, pipe, pred, *, split: str = "test", budgets=DEFAULT_
   `tables_path` also saves the per-bucket tables and every policy's scores (.npz).
   """
   config, buckets = pipe.config, pipe.buckets
-  if config.dris.coarse_to_fine.num_tiles > 0:
-    raise ValueError("The DRIS frontier does not support coarse-to-fine runs (config key "
-                     "dris.coarse_to_fine.num_tiles > 0: their tiles follow the bucket)")
   if model.decoder is None:
     raise ValueError("The DRIS frontier needs a model with a caption decoder (config key model.decoder)")
   tables = bucket_tables(model, params, pipe, pred, split, batch)

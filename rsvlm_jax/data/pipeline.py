@@ -161,9 +161,6 @@ class InputPipeline:
   # -- examples -----------------------------------------------------------------------------------
   def transforms(self, bucket: int, train: bool):
     ts = [T.ResizeImage(self.buckets.resolutions[bucket], int(self.cfg.detail_res))]
-    c2f = self.config.dris.coarse_to_fine
-    if c2f.num_tiles > 0:
-      ts.append(T.CoarseToFineTiles(c2f.num_tiles, c2f.tile_grid, c2f.tile_size))
     ts.append(T.TokenizeCaption(self.tokenizer, self.cfg.text_len, pick_first=not train))
     if self.need_phrases:
       ts.append(T.PhraseTokens(self.tokenizer, self.cfg.max_phrases, self.cfg.phrase_len))

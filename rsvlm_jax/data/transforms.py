@@ -2,7 +2,6 @@
 
 Each transform reads a record field and writes model inputs:
   ResizeImage        "image" uint8 [H,W,3] -> "image" uint8 [r,r,3] (antialiased; optionally detail-capped)
-  CoarseToFineTiles  "image" -> "tiles" uint8 [K,t,t,3], "tile_boxes" [K,4] where the complexity is highest
   TokenizeCaption    "captions" -> "text" int32 [L] (one caption, chosen by the example's rng)
   PhraseTokens       "caption" -> "phrases" int32 [P,Lp] (rule-based noun chunks)
   ObjectTargets      "objects" -> "obj_boxes" [O,4], "obj_labels" [O], "obj_mask" [O], "obj_names" [O,Lp]
@@ -15,8 +14,6 @@ from typing import Any, Sequence
 import numpy as np
 from PIL import Image
 
-from rsvlm_jax.dris import complexity
-from rsvlm_jax.dris import tiles as tiles_lib
 from rsvlm_jax.data import phrases as phrases_lib
 from rsvlm_jax.data import sources
 from rsvlm_jax.data.tokenizer import Tokenizer
@@ -43,25 +40,7 @@ class ResizeImage:
     image = ex["image"]
     if image.ndim != 3 or image.shape[-1] != 3 or image.dtype != np.uint8:
       raise ValueError(f"Expected uint8 [H,W,3] image, got {image.dtype} {image.shape}")
-    ex["source_image"] = image
     ex["image"] = resize(resize(image, self.detail_res) if self.detail_res else image, self.resolution)
-    return ex
-
-
-@dataclasses.dataclass(frozen=True)
-class CoarseToFineTiles:
-  """K high-resolution tiles (of a tile_grid x tile_grid split) where the complexity map is highest."""
-  num_tiles: int
-  tile_grid: int
-  tile_size: int
-
-  def __call__(self, ex, rng):
-    del rng
-    image = ex.get("source_image", ex["image"])
-    _, cmap = complexity.score_image(image)
-    tiles = tiles_lib.select_tiles(cmap, self.tile_grid, self.num_tiles)
-    ex["tiles"] = tiles_lib.crop_tiles(image, tiles, self.tile_grid, self.tile_size)
-    ex["tile_boxes"] = tiles_lib.tile_boxes(tiles, self.tile_grid).astype(np.float32)
     return ex
 
 

@@ -6,7 +6,6 @@
   buckets          BucketSet (static resolutions at one patch size), bucket statistics
   calibration      score thresholds that meet a token budget; a workdir cache of scores and thresholds
   policy           BucketPolicy: which bucket an image gets in training and at serving
-  tiles            coarse-to-fine: the most complex tiles at full resolution
 
 All of it is serving-time DRIS, below the data pipeline: it imports no data, model or evaluator module. The
 analyses of a trained model (resolution gains, frontier, scorer fitting) live in rsvlm_jax/analysis/

@@ -26,14 +26,14 @@ class Predictor:
     out_sh = mesh_lib.batch_sharded(mesh)
 
     def _encode_images(params, batch):
-      z, _ = model.apply({"params": params}, *_image_args(batch), method=rsvlm.Model.encode_image)
+      z, _ = model.apply({"params": params}, batch["image"], method=rsvlm.Model.encode_image)
       return z
 
     def _encode_texts(params, tokens):
       return model.apply({"params": params}, tokens, method=rsvlm.Model.encode_text)
 
     def _caption(params, batch):
-      _, img = model.apply({"params": params}, *_image_args(batch), method=rsvlm.Model.encode_image)
+      _, img = model.apply({"params": params}, batch["image"], method=rsvlm.Model.encode_image)
       if decoding == "beam":
         return decode.beam_search(model, params, img["tokens"], max_len, beam_size, length_penalty)
       return decode.greedy(model, params, img["tokens"], max_len)
@@ -68,10 +68,9 @@ class Predictor:
   @functools.cache
   def encoder_gflops(self, shapes: tuple) -> float:
     """Image-encoder GFLOPs per image for one bucket, from XLA's cost analysis of the compiled encoder."""
-    spec = {k: jax.ShapeDtypeStruct(s, jnp.uint8 if k != "tile_boxes" else jnp.float32) for k, s in shapes}
+    spec = {k: jax.ShapeDtypeStruct(s, jnp.uint8) for k, s in shapes}
     batch = next(iter(spec.values())).shape[0]
-    fn = jax.jit(lambda p, b: self.model.apply({"params": p}, *_image_args(b),
-                                               method=rsvlm.Model.encode_image)[0])
+    fn = jax.jit(lambda p, b: self.model.apply({"params": p}, b["image"], method=rsvlm.Model.encode_image)[0])
     compiled = fn.lower(self._abstract_params, spec).compile()
     cost = compiled.cost_analysis()
     cost = cost[0] if isinstance(cost, (list, tuple)) else cost
@@ -80,6 +79,3 @@ class Predictor:
   def set_abstract_params(self, params):
     self._abstract_params = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype), params)
 
-
-def _image_args(batch):
-  return batch["image"], batch.get("tiles"), batch.get("tile_boxes")

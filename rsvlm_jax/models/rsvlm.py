@@ -71,9 +71,9 @@ class Model(nn.Module):
     self.logit_scale = self.param("logit_scale", nn.initializers.constant(jnp.log(self.temperature_init)), ())
     self.logit_bias = self.param("logit_bias", nn.initializers.constant(self.bias_init), ())
 
-  def encode_image(self, image, tiles=None, tile_boxes=None, *, train=False):
+  def encode_image(self, image, *, train=False):
     """-> (zimg [B,E] normalized, tower out dict)."""
-    pooled, out = self.image_tower(image, tiles, tile_boxes, train=train)
+    pooled, out = self.image_tower(image, train=train)
     return l2_normalize(self.img_proj(pooled).astype(jnp.float32)), out
 
   def encode_text(self, tokens, *, train=False):
@@ -98,18 +98,16 @@ class Model(nn.Module):
     images = batch["image"]
     mixed = isinstance(images, mixed_batch.PerBucket)
     images = list(images.parts) if mixed else [images]
-    per_bucket = lambda key: list(batch[key].parts) if mixed and key in batch else [batch.get(key)] * len(images)
-    tiles, tile_boxes = per_bucket("tiles"), per_bucket("tile_boxes")
     starts = [0]
     for im in images:
       starts.append(starts[-1] + im.shape[0])
     rows = lambda x, k: x if not mixed else x[starts[k]:starts[k + 1]]  # Sub-batch k of a merged field.
-    per = [self.encode_image(im, t, tb, train=train) for im, t, tb in zip(images, tiles, tile_boxes)]
+    per = [self.encode_image(im, train=train) for im in images]
     zimg = jnp.concatenate([z for z, _ in per], 0)
     out["zimg"] = zimg
     if not mixed:
       out["img/tokens"] = per[0][1]["tokens"]
-    grid_tokens = [(o["tokens"][:, :o["grid"][0] * o["grid"][1]], o["grid"]) for _, o in per]
+    grid_tokens = [(o["tokens"], o["grid"]) for _, o in per]
     if "text" in batch:
       out["ztxt"] = self.encode_text(batch["text"], train=train)
       if self.decoder is not None:

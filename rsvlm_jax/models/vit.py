@@ -1,8 +1,7 @@
 """Dynamic-token Vision Transformer: patchifies any grid, one learned posemb resampled per grid.
 
-`ViT` accepts images of any size divisible by the patch size, so every DRIS bucket (and every
-coarse-to-fine tile) runs through the same parameters; the position embedding is a single learned
-grid (`posemb_grid`) resampled to each bucket's grid, or cropped to a tile's box.
+`ViT` accepts images of any size divisible by the patch size, so every DRIS bucket runs through the same
+parameters; the position embedding is a single learned grid (`posemb_grid`) resampled to each bucket's grid.
 
 Images arrive as raw pixel values (uint8 or float in [0, 255]); the tower normalises them with its own
 `pixel_mean`/`pixel_std`, so every caller (training, evaluation, `rsvlm_jax.load`) feeds the same thing.
@@ -16,7 +15,6 @@ from typing import Any
 
 import einops
 import flax.linen as nn
-import jax
 import jax.numpy as jnp
 
 from rsvlm_jax.models import posemb as posemb_lib
@@ -31,10 +29,10 @@ def normalize_pixels(x, mean, std, dtype):
 
 
 class ViT(nn.Module):
-  """Image tower. `__call__(image [B,H,W,3], tiles=None, tile_boxes=None) -> (pooled, out)`.
+  """Image tower. `__call__(image [B,H,W,3]) -> (pooled, out)`.
 
-  out holds "tokens" [B,N,D] (final-LN patch tokens, global view first then tiles; never the class
-  token), "grid" (h, w) of the global view, "num_tiles", and "pooled" [B,D].
+  out holds "tokens" [B,N,D] (final-LN patch tokens; never the class token), "grid" (h, w) and "pooled"
+  [B,D].
   """
   variant: str = vit_variants.DEFAULT
   posemb_grid: tuple[int, int] = (16, 16)
@@ -56,7 +54,7 @@ class ViT(nn.Module):
   pixel_std: tuple[float, float, float] = (127.5, 127.5, 127.5)
 
   @nn.compact
-  def __call__(self, image, tiles=None, tile_boxes=None, *, train: bool = False):
+  def __call__(self, image, *, train: bool = False):
     del train
     cfg = vit_variants.decode(self.variant, width=self.width, depth=self.depth, mlp_dim=self.mlp_dim,
                          num_heads=self.num_heads)
@@ -78,16 +76,6 @@ class ViT(nn.Module):
       cls = self.param("cls_token", nn.initializers.zeros, (1, 1, width), jnp.float32)
       cls_pos = self.param("cls_pos_embedding", nn.initializers.normal(stddev=0.02), (1, 1, width), jnp.float32)
       parts.insert(0, jnp.tile((cls + cls_pos).astype(self.dtype), [b, 1, 1]))
-    num_tiles = 0
-    if tiles is not None:
-      # tiles: [B, K, t, t, 3]; tile_boxes: [B, K, 4] normalized boxes of each tile in the image.
-      num_tiles = tiles.shape[1]
-      t = embed(norm(einops.rearrange(tiles, "b k h w c -> (b k) h w c")))
-      th, tw = t.shape[1:3]
-      t = einops.rearrange(t, "(b k) h w d -> b k (h w) d", b=b)
-      tile_pos = jax.vmap(jax.vmap(lambda box: pos((th, tw), box=box)[0]))(tile_boxes)
-      t = t + tile_pos.astype(self.dtype)
-      parts.append(einops.rearrange(t, "b k n d -> b (k n) d"))
     x = jnp.concatenate(parts, axis=1) if len(parts) > 1 else x
     if self.ln_pre:
       x = nn.LayerNorm(epsilon=self.ln_eps, dtype=self.dtype, name="ln_pre")(x)
@@ -106,5 +94,5 @@ class ViT(nn.Module):
       pooled = cls_out
     else:
       raise ValueError(f"Unknown pool_type {self.pool_type!r}; expected 'map', 'gap' or 'tok'")
-    out = {"tokens": x, "grid": (h, w), "num_tiles": num_tiles, "pooled": pooled}
+    out = {"tokens": x, "grid": (h, w), "pooled": pooled}
     return pooled, out

@@ -1,10 +1,10 @@
 """Mixed-bucket batches: one sub-batch per DRIS bucket in every train step, each with its own static shape.
 
-The host assembles them (`combine`): every image field (image, tiles, tile_boxes) becomes a `PerBucket` of
-per-bucket arrays in ascending bucket order, and every other field is concatenated in the same order, so
-example i is the same example in every field. `PerBucket` is a pytree: it shards, transfers and jits like
-any array field, and the model's image encoder is the one place that takes it apart (each part encoded at
-its own shape, the pooled outputs concatenated).
+The host assembles them (`combine`): the image field becomes a `PerBucket` of per-bucket arrays in ascending
+bucket order, and every other field is concatenated in the same order, so example i is the same example in
+every field. `PerBucket` is a pytree: it shards, transfers and jits like any array field, and the model's
+image encoder is the one place that takes it apart (each part encoded at its own shape, the pooled outputs
+concatenated).
 """
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from typing import Any, Sequence
 import flax
 import numpy as np
 
-IMAGE_KEYS = ("image", "tiles", "tile_boxes")  # Model inputs whose shape depends on the DRIS bucket.
+IMAGE_KEYS = ("image",)  # Model inputs whose shape depends on the DRIS bucket.
 
 
 @flax.struct.dataclass

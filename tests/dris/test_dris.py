@@ -1,4 +1,4 @@
-"""DRIS: scores, bucket choice, budget calibration, coarse-to-fine tiles."""
+"""DRIS: scores, bucket choice, budget calibration."""
 from __future__ import annotations
 
 import numpy as np
@@ -7,7 +7,6 @@ import pytest
 from rsvlm_jax.dris import buckets as buckets_lib
 from rsvlm_jax.dris import calibration
 from rsvlm_jax.dris import complexity
-from rsvlm_jax.dris import tiles as tiles_lib
 
 
 def _flat_image(value=90, size=128):
@@ -84,25 +83,6 @@ def test_histogram_and_mean_tokens():
   buckets = buckets_lib.BucketSet((32, 64), 16)
   assert buckets_lib.bucket_histogram([0, 1, 1, 1], 2) == [1, 3]
   assert buckets_lib.mean_tokens([0, 1, 1, 1], buckets) == pytest.approx((4 + 3 * 16) / 4)
-
-
-def test_tiles_follow_the_complexity_map():
-  cmap = np.zeros((8, 8), np.float32)
-  cmap[6:, 0:2] = 1.0   # bottom-left
-  cmap[0:2, 5:] = 0.5   # top-right
-  tiles = tiles_lib.select_tiles(cmap, tile_grid=2, num_tiles=2)
-  np.testing.assert_array_equal(tiles, [[1, 0], [0, 1]])
-  np.testing.assert_allclose(tiles_lib.tile_boxes(tiles, 2), [[0.5, 0, 1, 0.5], [0, 0.5, 0.5, 1]])
-  with pytest.raises(ValueError, match="exceeds"):
-    tiles_lib.select_tiles(cmap, 2, 5)
-
-
-def test_crop_tiles_takes_full_resolution_pixels():
-  img = np.zeros((128, 128, 3), np.uint8)
-  img[64:, :64] = 200
-  crops = tiles_lib.crop_tiles(img, np.array([[1, 0], [0, 0]]), tile_grid=2, out_size=64)
-  assert crops.shape == (2, 64, 64, 3)
-  assert np.all(crops[0] == 200) and np.all(crops[1] == 0)
 
 
 @pytest.mark.parametrize("n,num_groups", [(300, 3), (301, 3), (10, 2), (7, 4)])

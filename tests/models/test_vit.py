@@ -1,4 +1,4 @@
-"""ViT: variants by name, any grid through one set of parameters, coarse-to-fine tiles, errors."""
+"""ViT: variants by name, any grid through one set of parameters, errors."""
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -17,28 +17,13 @@ def test_decode_variant():
     vit_variants.decode("X/16")
 
 
-def test_one_parameter_set_for_every_bucket_and_tiles():
+def test_one_parameter_set_for_every_bucket():
   model = vit.ViT(variant="pico/8", posemb_grid=(4, 4))
   params = model.init(jax.random.key(0), jnp.zeros((1, 32, 32, 3)))["params"]
   for res in (32, 48, 64):
     pooled, out = model.apply({"params": params}, jnp.ones((2, res, res, 3)))
     assert pooled.shape == (2, 64) and out["tokens"].shape == (2, (res // 8) ** 2, 64)
     assert out["grid"] == (res // 8, res // 8)
-  tiles = jnp.ones((2, 3, 16, 16, 3))
-  boxes = jnp.tile(jnp.array([[0, 0, .5, .5], [.5, .5, 1, 1], [0, .5, .5, 1]]), (2, 1, 1))
-  _, out = model.apply({"params": params}, jnp.ones((2, 32, 32, 3)), tiles, boxes)
-  assert out["tokens"].shape == (2, 16 + 3 * 4, 64) and out["num_tiles"] == 3
-
-
-def test_tile_position_matters():
-  """Identical tile pixels at different boxes get different tokens (the posemb knows where each sits)."""
-  model = vit.ViT(variant="pico/8", posemb_grid=(4, 4))
-  params = model.init(jax.random.key(0), jnp.zeros((1, 32, 32, 3)))["params"]
-  tiles = jnp.ones((1, 2, 16, 16, 3))
-  boxes = jnp.array([[[0, 0, .5, .5], [.5, .5, 1, 1]]])
-  _, out = model.apply({"params": params}, jnp.ones((1, 32, 32, 3)), tiles, boxes)
-  t = np.asarray(out["tokens"][0, 16:])
-  assert not np.allclose(t[:4], t[4:])
 
 
 def test_bad_image_size():
