@@ -25,7 +25,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     # helpers (runtime/cli.py: user errors), token ids, ViT variants, boxes.
     ("runtime", ("rsvlm_jax.runtime", "rsvlm_jax.vit_variants", "rsvlm_jax.token_ids", "rsvlm_jax.distributed",
                  "rsvlm_jax.boxes")),
-    ("dris", ("rsvlm_jax.dris",)),  # Serving-time DRIS: scorers, buckets, calibration, policy, tiles.
+    ("dris", ("rsvlm_jax.dris",)),  # Serving-time DRIS: scorers, buckets, calibration, policy.
     ("data", ("rsvlm_jax.data",)),
     ("models", ("rsvlm_jax.models",)),
     ("losses", ("rsvlm_jax.losses",)),
