@@ -95,6 +95,7 @@ def test_a_config_that_builds_no_model_names_the_file(tiny_run, tmp_path):
   config["model"]["image"]["variant"] = "nonsense/8"
   with open(os.path.join(copy, "config.json"), "w") as f:
     json.dump(config, f)
-  with pytest.raises(ValueError, match=re.escape(os.path.join(copy, "config.json")) + ": its model config does "
-                     "not make a model"):
+  # The config gate (at load) names the file and the key before any model is built.
+  with pytest.raises(ValueError, match=re.escape(os.path.join(copy, "config.json")) + ": Config key "
+                     "model.image.variant: Unknown ViT variant 'nonsense/8'"):
     rsvlm_jax.load(copy)
