@@ -38,6 +38,7 @@ from rsvlm_jax.boxes import normalize_box  # noqa: F401  pylint: disable=unused-
 from rsvlm_jax.boxes import parse_boxes
 from rsvlm_jax.boxes import RawBox
 from rsvlm_jax.boxes import SCALES  # noqa: F401  pylint: disable=unused-import
+from rsvlm_jax.evaluate import qa_files
 
 TASKS = ("caption", "vqa", "grounding", "other")
 IMAGE_TOKEN = "<image>"
@@ -73,17 +74,10 @@ def first_key(row: dict, keys: tuple[str, ...]) -> Optional[str]:
 
 def get_text(row: dict, keys: tuple[str, ...], what: str) -> str:
   """Returns the stripped non-empty string under the first present alias, else raises ValueError."""
-  key = first_key(row, keys)
-  if key is None:
-    raise ValueError(f"missing field {what} (one of {list(keys)}; fields: {sorted(row)})")
-  value = row[key]
-  if isinstance(value, (int, float)) and not isinstance(value, bool):
-    value = str(value)
-  if not isinstance(value, str):
-    raise ValueError(f"field {key!r} is {type(value).__name__}, not a string")
-  if not value.strip():
-    raise ValueError(f"empty {key!r}")
-  return value.strip()
+  value = qa_files.string_field(row, keys, what)
+  if not value:
+    raise ValueError(f"empty {first_key(row, keys)!r}")
+  return value
 
 
 def get_image(row: dict) -> str:

@@ -66,16 +66,24 @@ def _qid(row: dict, where: str) -> str:
   return str(value).strip()
 
 
-def _text(row: dict, keys: tuple[str, ...], where: str) -> str:
+def string_field(row: dict, keys: tuple[str, ...], what: str) -> str:
+  """The stripped string under the first of `keys` present in `row` (numbers as text); ValueError naming `what`."""
   key = _first(row, keys)
   if key is None:
-    raise ValueError(f"{where}: missing field (one of {list(keys)}; fields: {sorted(row)})")
+    raise ValueError(f"missing field {what} (one of {list(keys)}; fields: {sorted(row)})")
   value = row[key]
   if isinstance(value, (int, float)) and not isinstance(value, bool):
     value = str(value)
   if not isinstance(value, str):
-    raise ValueError(f"{where}: field {key!r} is {type(value).__name__}, not a string")
+    raise ValueError(f"field {key!r} is {type(value).__name__}, not a string")
   return value.strip()
+
+
+def _text(row: dict, keys: tuple[str, ...], where: str) -> str:
+  try:
+    return string_field(row, keys, keys[0])
+  except ValueError as e:
+    raise ValueError(f"{where}: {e}") from None
 
 
 def _type(row: dict, where: str) -> str:
