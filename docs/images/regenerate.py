@@ -44,6 +44,7 @@ def main() -> None:
   p.add_argument("--out", default=os.path.dirname(os.path.abspath(__file__)), help="Folder of the PNGs.")
   a = p.parse_args()
   docs = os.path.dirname(os.path.abspath(a.out))
+  os.makedirs(a.out, exist_ok=True)
   with tempfile.TemporaryDirectory() as tmp:
     sheet_images, all_images = os.path.join(tmp, "sheet"), os.path.join(tmp, "all")
     export_test_split(a.data_dir, sheet_images, limit=16)
