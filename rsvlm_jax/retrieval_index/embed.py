@@ -20,6 +20,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from rsvlm_jax.retrieval_index import store as store_lib
+from rsvlm_jax.runtime import file_hash
 from rsvlm_jax.runtime import progress as progress_lib
 
 
@@ -110,7 +111,7 @@ def _moved(store: store_lib.IndexStore, todo: Sequence[str]) -> dict[int, dict[s
       rows = [i for i in by_size.get(os.path.getsize(path), ()) if i not in moved
               and gone.setdefault(i, not os.path.exists(store.rows[i]["path"]))]
       if rows:
-        digest = store_lib.file_sha256(path)
+        digest = file_hash.file_sha256(path)
         match = next((i for i in rows if store.rows[i]["sha256"] == digest), None)
         if match is not None:
           moved[match] = store_lib.file_row(path, sha256=digest)

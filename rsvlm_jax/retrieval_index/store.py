@@ -27,6 +27,8 @@ from typing import Any, Iterator, Sequence
 
 import numpy as np
 
+from rsvlm_jax.runtime import file_hash
+
 FORMAT = "rsvlm_jax.index/1"
 INDEX_JSON = "index.json"
 MANIFEST = "manifest.jsonl"
@@ -45,20 +47,11 @@ def model_identity(model) -> dict[str, Any]:
   return {"model": os.path.abspath(model.directory), "model_step": int(model.step), "model_config_sha256": sha}
 
 
-def file_sha256(path: str) -> str:
-  """The sha256 of the file's bytes (hex)."""
-  digest = hashlib.sha256()
-  with open(path, "rb") as f:
-    for block in iter(lambda: f.read(1 << 20), b""):
-      digest.update(block)
-  return digest.hexdigest()
-
-
 def file_row(path: str, sha256: str | None = None) -> dict[str, Any]:
   """The manifest row of an image file: real path, size in bytes, modification time (seconds), content sha256."""
   st = os.stat(path)
   return {"path": os.path.realpath(path), "size": int(st.st_size), "mtime": float(st.st_mtime),
-          "sha256": sha256 or file_sha256(path)}
+          "sha256": sha256 or file_hash.file_sha256(path)}
 
 
 def _entries(directory: str) -> list[str]:

@@ -22,7 +22,6 @@ only a directory this converter wrote; anything else at --out is refused before 
 from __future__ import annotations
 
 import datetime
-import hashlib
 import json
 import os
 import shutil
@@ -35,6 +34,7 @@ from rsvlm_jax.convert import open_clip_weights
 from rsvlm_jax.convert import output_dir
 from rsvlm_jax.data import tokenizer as tokenizer_lib
 from rsvlm_jax.runtime import cli
+from rsvlm_jax.runtime import file_hash
 from rsvlm_jax.runtime import library_logs
 
 FLAGS = flags.FlagValues()  # This command's flags only (runtime/cli.py): importing it defines no global flag.
@@ -67,14 +67,6 @@ def default_bpe_vocab() -> str:
   return path
 
 
-def _sha256(path: str) -> str:
-  h = hashlib.sha256()
-  with open(path, "rb") as f:
-    for chunk in iter(lambda: f.read(1 << 20), b""):
-      h.update(chunk)
-  return h.hexdigest()
-
-
 def converted_config(model_cfg: dict, size: int, record: dict) -> dict:
   """The config.json of a converted model: what `rsvlm_jax.load` and configs/clip_finetune.py read."""
   return {"model": model_cfg, "compute_dtype": "float32",
@@ -105,7 +97,7 @@ def convert(checkpoint: str, out: str, *, model: str = "", model_config: str = "
   logging.info("Reading %s", checkpoint)
   sd = open_clip_weights.read_state_dict(checkpoint)
   params = open_clip_weights.to_params(sd, model_cfg, tok.vocab_size, source=checkpoint)
-  record = {"checkpoint": os.path.abspath(checkpoint), "sha256": _sha256(checkpoint),
+  record = {"checkpoint": os.path.abspath(checkpoint), "sha256": file_hash.file_sha256(checkpoint),
             "model": model or None, "model_config_file": model_config or None, "open_clip_config": arch,
             "activation": "quick_gelu" if quick else "gelu", "num_keys": len(sd),
             "converted_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
