@@ -72,15 +72,21 @@ def test_kill9_then_resume_is_bit_exact(tiny_data_dir, tmp_path):
     assert resumed[step] == full_losses[step], step  # Bit for bit.
 
 
-def test_sigterm_saves_and_exits_zero(tiny_data_dir, tmp_path):
-  workdir = str(tmp_path / "term")
-  proc = subprocess.Popen(_cmd(tiny_data_dir, workdir, "steps=100000,ckpt_every=100000"), env=_env(), cwd=ROOT,
+def _signal_a_long_run(data_dir: str, workdir: str, sig: int) -> tuple[bool, int, str]:
+  """Starts a long run, sends `sig` once 3 steps are logged; returns (steps were logged, exit status, output)."""
+  proc = subprocess.Popen(_cmd(data_dir, workdir, "steps=100000,ckpt_every=100000"), env=_env(), cwd=ROOT,
                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
   ok = _wait_for(lambda: os.path.exists(os.path.join(workdir, "metrics.jsonl")) and len(_losses(workdir)) >= 3, proc)
-  proc.send_signal(signal.SIGTERM)
+  proc.send_signal(sig)
   out, _ = proc.communicate(timeout=120)
+  return ok, proc.returncode, out
+
+
+def test_sigterm_saves_and_exits_zero(tiny_data_dir, tmp_path):
+  workdir = str(tmp_path / "term")
+  ok, code, out = _signal_a_long_run(tiny_data_dir, workdir, signal.SIGTERM)
   assert ok
-  assert proc.returncode == 0, out[-3000:]
+  assert code == 0, out[-3000:]
   assert "SIGTERM received: saved checkpoint at step" in out
   steps = _ckpt_steps(workdir)
   assert steps and steps[-1] >= 3
@@ -89,13 +95,9 @@ def test_sigterm_saves_and_exits_zero(tiny_data_dir, tmp_path):
 def test_first_sigint_saves_like_sigterm_and_exits_130(tiny_data_dir, tmp_path):
   """Ctrl-C no longer loses the steps since the last checkpoint behind a KeyboardInterrupt traceback."""
   workdir = str(tmp_path / "int")
-  proc = subprocess.Popen(_cmd(tiny_data_dir, workdir, "steps=100000,ckpt_every=100000"), env=_env(), cwd=ROOT,
-                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-  ok = _wait_for(lambda: os.path.exists(os.path.join(workdir, "metrics.jsonl")) and len(_losses(workdir)) >= 3, proc)
-  proc.send_signal(signal.SIGINT)
-  out, _ = proc.communicate(timeout=120)
+  ok, code, out = _signal_a_long_run(tiny_data_dir, workdir, signal.SIGINT)
   assert ok
-  assert proc.returncode == 130, out[-3000:]
+  assert code == 130, out[-3000:]
   assert "SIGINT received: saved checkpoint at step" in out
   assert "Traceback" not in out and "KeyboardInterrupt" not in out, out[-3000:]
   steps = _ckpt_steps(workdir)
