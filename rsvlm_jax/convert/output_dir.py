@@ -17,6 +17,7 @@ import socket
 from absl import logging
 
 from rsvlm_jax.runtime import cli
+from rsvlm_jax.runtime import run_lock
 
 CONVERSION_JSON = "conversion.json"  # Written last: the marker of a complete conversion.
 CONFIG_JSON = "config.json"
@@ -63,15 +64,6 @@ def check_out(out: str, overwrite: bool) -> None:
 # ------------------------------------------------------------------ partial directories of killed runs
 
 
-def _process_start(pid: int) -> str | None:
-  """The start time of process `pid` (clock ticks after boot, from /proc), None where unknown."""
-  try:
-    with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as f:
-      return f.read().rsplit(")", 1)[1].split()[19]
-  except (OSError, IndexError):
-    return None
-
-
 def _owner(path: str) -> dict:
   try:
     with open(os.path.join(path, OWNER_JSON), encoding="utf-8") as f:
@@ -84,7 +76,7 @@ def _owner(path: str) -> dict:
 def write_owner(path: str) -> None:
   """Marks `path` as being written by this process on this host."""
   with open(os.path.join(path, OWNER_JSON), "w", encoding="utf-8") as f:
-    json.dump({"host": socket.gethostname(), "pid": os.getpid(), "start": _process_start(os.getpid())}, f)
+    json.dump({"host": socket.gethostname(), "pid": os.getpid(), "start": run_lock.proc_start(os.getpid())}, f)
 
 
 def _writer_alive(pid: int, owner: dict) -> bool:
@@ -93,14 +85,7 @@ def _writer_alive(pid: int, owner: dict) -> bool:
     return True  # Another host's pid means nothing here.
   if pid == os.getpid():
     return False  # Ours from an earlier call in this process (or a reused pid): not being written now.
-  try:
-    os.kill(pid, 0)
-  except ProcessLookupError:
-    return False
-  except PermissionError:
-    pass  # Someone else's live process.
-  start = owner.get("start")
-  return not (start and _process_start(pid) not in (None, start))  # Same pid, other process: reused.
+  return run_lock.pid_alive(pid, owner.get("start"))  # A reused pid (another start time) is dead.
 
 
 def _size(path: str) -> int:

@@ -32,7 +32,7 @@ class IndexLock:
     self.token = None  # This holder's id in the lock file (tells threads of one process apart).
 
   def acquire(self) -> IndexLock:
-    me = {"host": socket.gethostname(), "pid": os.getpid(), "proc_start": run_lock._proc_start(os.getpid()),  # pylint: disable=protected-access
+    me = {"host": socket.gethostname(), "pid": os.getpid(), "proc_start": run_lock.proc_start(os.getpid()),
           "started": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "token": uuid.uuid4().hex}
     for _ in range(3):
       try:

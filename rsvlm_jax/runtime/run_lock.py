@@ -20,7 +20,7 @@ class WorkdirLockedError(RuntimeError):
   pass
 
 
-def _proc_start(pid: int) -> str | None:
+def proc_start(pid: int) -> str | None:
   """The kernel's start time of `pid` (Linux /proc), telling a live holder from a reused pid."""
   try:
     with open(f"/proc/{pid}/stat") as f:
@@ -29,8 +29,8 @@ def _proc_start(pid: int) -> str | None:
     return None
 
 
-def _alive(holder: dict) -> bool:
-  pid = int(holder.get("pid", -1))
+def pid_alive(pid: int, start: str | None = None) -> bool:
+  """Whether process `pid` of this host runs, and is the one started at `start` (a reused pid is not)."""
   if pid <= 0:
     return False
   try:
@@ -39,8 +39,12 @@ def _alive(holder: dict) -> bool:
     return False
   except PermissionError:
     pass  # Alive, another user's.
-  start = _proc_start(pid)
-  return not (holder.get("proc_start") and start and start != holder["proc_start"])
+  now = proc_start(pid)
+  return not (start and now and now != start)
+
+
+def _alive(holder: dict) -> bool:
+  return pid_alive(int(holder.get("pid", -1)), holder.get("proc_start"))
 
 
 def _read(path: str) -> dict:
@@ -61,7 +65,7 @@ class WorkdirLock:
 
   def acquire(self) -> "WorkdirLock":
     os.makedirs(os.path.dirname(self.path), exist_ok=True)
-    me = {"host": socket.gethostname(), "pid": os.getpid(), "proc_start": _proc_start(os.getpid()),
+    me = {"host": socket.gethostname(), "pid": os.getpid(), "proc_start": proc_start(os.getpid()),
           "started": time.strftime("%Y-%m-%d %H:%M:%S %Z")}
     for _ in range(3):
       try:

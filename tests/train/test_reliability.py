@@ -50,7 +50,7 @@ def _listing(root):
 def _holder_process():
   """A live process of this host (another job's pid) and its lock record."""
   proc = subprocess.Popen(["sleep", "60"])
-  return proc, {"host": socket.gethostname(), "pid": proc.pid, "proc_start": run_lock._proc_start(proc.pid),
+  return proc, {"host": socket.gethostname(), "pid": proc.pid, "proc_start": run_lock.proc_start(proc.pid),
                 "started": "2026-01-01 00:00:00"}
 
 
