@@ -36,7 +36,9 @@ EXTRAS = {
     # filelock: the tests share one JAX compilation cache between workers (tests/conftest.py).
     # pypng writes the 16-bit colour PNGs that image_io must read at full depth (PIL cannot write them).
     "test": ["pytest>=8", "pycocoevalcap==1.2", "tensorflow-cpu>=2.21,<2.22", "dill", "faiss-cpu==1.15.1",
-             "pytest-xdist>=3.5", "filelock>=3.12", "pypng==0.20220715.0", "webdataset==1.0.2"] + _TORCH,
+             "pytest-xdist>=3.5", "filelock>=3.12", "pypng==0.20220715.0", "webdataset==1.0.2",
+             # A local GCS JSON API (tests/storage) and the fsspec client the path layer uses for gs://.
+             "gcp-storage-emulator==2026.7.19", "gcsfs==2026.10.1"] + _TORCH,
     # Reading .pt/.bin checkpoints in tools/convert_open_clip (and open_clip's BPE merges file).
     "convert": _TORCH,
     # open_clip (PyTorch) is the reference that bench/train_step.py measures our training step against.
