@@ -6,8 +6,20 @@ import os
 import numpy as np
 
 
-def open_source(dataset: str, split: str, data_dir: str):
-  """Returns `tfds.data_source(dataset, split, data_dir)`; clear errors for missing dirs/datasets."""
+def open_source(dataset: str, split: str, data_dir: str, *, images: bool = True):
+  """Returns `tfds.data_source(dataset, split, data_dir)` and the dataset's info; clear errors for missing
+  dirs/datasets. `images=False`: the "image" feature comes as its encoded bytes (not decoded), for readers
+  of captions and for decoding it another way (data/draft_decode.py)."""
+  import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
+  builder = built_builder(dataset, data_dir)
+  if split.split("[")[0] not in builder.info.splits:
+    raise ValueError(f"Dataset {dataset!r} has no split {split!r}; splits: {sorted(builder.info.splits)}")
+  decoders = None if images or "image" not in builder.info.features else {"image": tfds.decode.SkipDecoding()}
+  return builder.as_data_source(split=split, decoders=decoders), builder.info
+
+
+def built_builder(dataset: str, data_dir: str):
+  """The TFDS builder of `dataset` under `data_dir`, which must be built (errors name the build command)."""
   import rsvlm_datasets  # pylint: disable=g-import-not-at-top
   import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
   data_dir = os.path.expanduser(data_dir)
@@ -21,9 +33,7 @@ def open_source(dataset: str, split: str, data_dir: str):
     raise FileNotFoundError(
         f"Dataset {dataset!r} is not built under {data_dir} (looked in {builder.data_dir}). Run: "
         f"python -m rsvlm_jax.build_dataset {dataset} --data_dir={data_dir}")
-  if split.split("[")[0] not in builder.info.splits:
-    raise ValueError(f"Dataset {dataset!r} has no split {split!r}; splits: {sorted(builder.info.splits)}")
-  return builder.as_data_source(split=split), builder.info
+  return builder
 
 
 def as_text(value) -> str:
