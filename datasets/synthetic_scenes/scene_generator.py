@@ -31,6 +31,7 @@ class SceneObject:
   box: tuple[float, float, float, float]  # ymin, xmin, ymax, xmax in [0, 1]
   colour: str
   size_px: float  # longest side in native pixels
+  covered: bool = False  # A road drawn later crosses its box: maybe hidden (questions.py leaves it out).
 
 
 @dataclasses.dataclass
@@ -112,6 +113,13 @@ class _Canvas:
       return
     self.objects.append(SceneObject(label, (y0 / self.h, x0 / self.w, y1 / self.h, x1 / self.w), colour,
                                     max(x1 - x0, y1 - y0)))
+
+  def cover(self, x0, y0, x1, y1):
+    """Marks the objects drawn so far whose box meets (x0, y0, x1, y1), about to be painted over."""
+    for o in self.objects:
+      oy0, ox0, oy1, ox1 = o.box[0] * self.h, o.box[1] * self.w, o.box[2] * self.h, o.box[3] * self.w
+      if x0 < ox1 and ox0 < x1 and y0 < oy1 and oy0 < y1:
+        o.covered = True
 
   def occupied(self, x0, y0, x1, y1, pad=1.0):
     for o in self.objects:
@@ -221,10 +229,9 @@ def _scatter(c, rng, fn, n, region, s, tries=6, **kw):
 
 # -- scenes -----------------------------------------------------------------------------------------
 def _road(c, w_px, horizontal, pos, colour=(95, 95, 98)):
-  if horizontal:
-    c.draw.rectangle([0, pos - w_px / 2, c.w, pos + w_px / 2], fill=colour)
-  else:
-    c.draw.rectangle([pos - w_px / 2, 0, pos + w_px / 2, c.h], fill=colour)
+  band = [0, pos - w_px / 2, c.w, pos + w_px / 2] if horizontal else [pos - w_px / 2, 0, pos + w_px / 2, c.h]
+  c.cover(*band)
+  c.draw.rectangle(band, fill=colour)
   if "road" not in c.features:
     c.features.append("road")
 

@@ -1,4 +1,5 @@
-"""TFDS builder `synthetic_scenes`: procedurally generated aerial scenes with boxes and five captions.
+"""TFDS builder `synthetic_scenes`: procedurally generated aerial scenes with boxes, five captions, questions
+and referring expressions.
 
 Configs: `tiny` (unit tests), `demo` (the default; builds in well under a minute), `full`. Every example
 is a pure function of (config seed, split, index), so builds are reproducible bit for bit.
@@ -13,6 +14,7 @@ from PIL import Image
 import tensorflow_datasets as tfds
 
 from rsvlm_datasets.synthetic_scenes import captions as captions_lib
+from rsvlm_datasets.synthetic_scenes import questions as questions_lib
 from rsvlm_datasets.synthetic_scenes import scene_generator as gen
 
 SPLIT_SEEDS = {"train": 1, "validation": 2, "test": 3}
@@ -30,8 +32,10 @@ class Builder(tfds.core.GeneratorBasedBuilder):
   """Synthetic aerial scenes for demos and tests (no download)."""
 
   name = "synthetic_scenes"
-  VERSION = tfds.core.Version("1.0.0")
-  RELEASE_NOTES = {"1.0.0": "Initial release."}
+  VERSION = tfds.core.Version("1.1.0")
+  RELEASE_NOTES = {"1.0.0": "Initial release.",
+                   "1.1.0": "Features vqa (question, answer, type) and refer (expression, bbox) from the scene graph; "
+                            "the other features keep their values."}
   BUILDER_CONFIGS = [
       SyntheticConfig(name="tiny", description="48/16/16 small scenes for unit tests.",
                       sizes={"train": 48, "validation": 16, "test": 16}, min_size=64, max_size=128, seed=7),
@@ -56,6 +60,15 @@ class Builder(tfds.core.GeneratorBasedBuilder):
             "scene": tfds.features.ClassLabel(names=gen.SCENE_CLASSES),
             "complexity": tfds.features.Scalar(np.float32),
             "num_objects": tfds.features.Scalar(np.int32),
+            "vqa": tfds.features.Sequence({
+                "question": tfds.features.Text(),
+                "answer": tfds.features.Text(),
+                "type": tfds.features.Text(),  # presence, count, colour, position (questions.VQA_TYPES).
+            }),
+            "refer": tfds.features.Sequence({
+                "expression": tfds.features.Text(),
+                "bbox": tfds.features.BBoxFeature(),
+            }),
         }),
         supervised_keys=None,
         homepage="https://github.com/rsvlm_jax/rsvlm_jax",
@@ -83,6 +96,9 @@ def make_example(seed: int, split: str, index: int, min_size: int, max_size: int
   stream = seed * 10 + SPLIT_SEEDS[split]
   scene = gen.generate_scene(stream, index, min_size, max_size)
   rng = np.random.default_rng([stream, index, 1])
+  qa_rng = np.random.default_rng([stream, index, 2])  # Its own stream: the other features do not move.
+  vqa = questions_lib.make_vqa(scene, qa_rng)
+  refer = questions_lib.make_refer(scene, qa_rng)
   image_id = f"{split}_{index:06d}"
   return image_id, {
       # Encoded here with PIL: TFDS would encode a numpy array with TensorFlow, which the runtime lacks.
@@ -94,4 +110,7 @@ def make_example(seed: int, split: str, index: int, min_size: int, max_size: int
       "scene": scene.scene,
       "complexity": np.float32(scene.complexity),
       "num_objects": np.int32(len(scene.objects)),
+      "vqa": {k: [q[k] for q in vqa] for k in ("question", "answer", "type")},
+      "refer": {"expression": [r["expression"] for r in refer],
+                "bbox": [tfds.features.BBox(*r["bbox"]) for r in refer]},
   }
