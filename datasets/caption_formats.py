@@ -11,6 +11,7 @@ fatal: nothing in it can be trusted.
 The caption builders share `CaptionBuilder` (and its features: the contract the training
 pipeline relies on): image, image_id, filename, captions, class_name.
 """
+import collections
 import dataclasses
 import io
 import json
@@ -43,12 +44,22 @@ class BadRecord:
     return f"{self.file}: {self.record}: {self.reason}"
 
 
+def reason_kind(reason: str) -> str:
+  """The kind of a bad-record reason, without its values: "unknown task 'x' (expected ...)" -> "unknown task",
+  "box [1, 2, 3, 4] (bracket) outside the image" -> "box outside the image", "image not found: P" -> "image not
+  found"."""
+  head = reason.split(": ")[0]
+  head = re.sub(r"\[[^\]]*\]|\([^)]*\)|'[^']*'|\"[^\"]*\"|-?\d+(\.\d+)?", " ", head)
+  return " ".join(head.split()).replace(" ,", ",").strip(" ,") or reason
+
+
 class RecordPolicy:
   """Raises on the first bad record (strict), or logs and collects it (skip_bad_records)."""
 
   def __init__(self, skip_bad_records: bool = False):
     self.skip_bad_records = skip_bad_records
     self.skipped: list[dict[str, str]] = []  # JSON-ready; shared with info.metadata.
+    self.counts: collections.Counter = collections.Counter()  # reason_kind(reason) -> number skipped.
 
   def reject(self, file: Any, record: str, reason: str) -> None:
     bad = BadRecord(str(file), record, reason)
@@ -56,6 +67,7 @@ class RecordPolicy:
       raise BadRecordError(f"{bad} (set skip_bad_records / use the 'lenient' config to skip)")
     logging.warning("Skipping bad record: %s", bad)
     self.skipped.append(dataclasses.asdict(bad))
+    self.counts[reason_kind(reason)] += 1
 
   def log_summary(self, what: str) -> None:
     if self.skipped:

@@ -40,7 +40,21 @@ from rsvlm_jax.boxes import RawBox
 from rsvlm_jax.boxes import SCALES  # noqa: F401  pylint: disable=unused-import
 from rsvlm_jax.evaluate import qa_files
 
-TASKS = ("caption", "vqa", "grounding", "other")
+# The ClassLabel names of the `task` feature (new names go at the end: the ids of the others stay).
+TASKS = ("caption", "vqa", "grounding", "other", "description", "conversation", "followup")
+# An explicit task field ("task", "task_type") of a record: its value (lowercase, "-" and " " as "_") -> task.
+TASK_KEYS = ("task", "task_type")
+TASK_ALIASES = {
+    "caption": "caption", "captioning": "caption", "image_caption": "caption", "image_captioning": "caption",
+    "vqa": "vqa", "qa": "vqa", "question_answering": "vqa", "visual_question_answering": "vqa",
+    "grounding": "grounding", "visual_grounding": "grounding", "rsvg": "grounding", "referring": "grounding",
+    "description": "description", "detailed_description": "description", "detail": "description",
+    "conversation": "conversation", "conv": "conversation", "complex_reasoning": "conversation",
+    "reasoning": "conversation", "other": "other", "classification": "other",
+}
+TYPE_KEYS = ("type", "question_type")  # The question type of a VQA record (RSVQA: presence, count, ...).
+DESCRIPTION_WORDS = 40  # A caption-like instruction answered at least this long is a detailed description.
+FREE_FORM_WORDS = 20  # A question answered at least this long is a conversation turn, not short-answer VQA.
 IMAGE_TOKEN = "<image>"
 ID_KEYS = ("id", "question_id")
 QID_KEYS = ("question_id", "qid", "id")
@@ -63,6 +77,9 @@ class QARecord:
   answer: str
   file: str
   label: str  # How errors name the record: "line 3 question_id=..." or "[2] id=...".
+  turn: int = 0  # Index of the (instruction, answer) pair in its conversation.
+  task: Optional[str] = None  # From an explicit task field (`explicit_task`), else None: detected.
+  type: str = ""  # The question type field, if any.
 
 
 # --------------------------------------------------------------------------- fields
@@ -94,6 +111,31 @@ def get_image(row: dict) -> str:
 def clean_instruction(text: str) -> str:
   """Removes the <image> placeholder (and the whitespace around it); keeps other line breaks."""
   return re.sub(r"\s*" + re.escape(IMAGE_TOKEN) + r"\s*", " ", text).strip()
+
+
+def explicit_task(row: dict) -> Optional[str]:
+  """The task named by a task field of `row` (TASK_KEYS, values TASK_ALIASES), None without one; ValueError for
+  an unknown task."""
+  key = first_key(row, TASK_KEYS)
+  if key is None:
+    return None
+  value = row[key]
+  name = re.sub(r"[\s-]+", "_", value.strip().lower()) if isinstance(value, str) else None
+  if name not in TASK_ALIASES:
+    raise ValueError(f"unknown task {value!r} (field {key!r}; expected one of "
+                     f"{sorted(set(TASK_ALIASES.values()))} or an alias in rs_gpt4v_format.TASK_ALIASES)")
+  return TASK_ALIASES[name]
+
+
+def question_type(row: dict) -> str:
+  """The question type field of `row` ("" without one); ValueError unless a non-empty string."""
+  key = first_key(row, TYPE_KEYS)
+  if key is None:
+    return ""
+  value = row[key]
+  if not isinstance(value, str) or not value.strip():
+    raise ValueError(f"unknown question type {value!r} (field {key!r}; expected a non-empty string)")
+  return value.strip()
 
 
 # --------------------------------------------------------------------------- train JSON
@@ -145,8 +187,9 @@ def _train_rows(row: Any, stem: str) -> list[QARecord]:
   image = get_image(row)
   turns = row.get(first_key(row, CONVERSATION_KEYS) or "")
   source = train_source(row, image, stem)
+  task, kind = explicit_task(row), question_type(row)
   return [QARecord(key=f"{stem}/{row_id}/{t}", image=image, source=source, instruction=q,
-                   answer=a, file="", label="")
+                   answer=a, file="", label="", turn=t, task=task, type=kind)
           for t, (q, a) in enumerate(conversation_pairs(turns))]
 
 
@@ -198,11 +241,14 @@ def read_jsonl(path: epath.Path, policy: RecordPolicy) -> Iterator[tuple[int, di
 
 
 def _split_row(row: dict) -> tuple[str, Optional[tuple[str, str]], Optional[str]]:
-  """(question_id, (image, question) or None, answer or None); raises ValueError.
+  """(question_id, (image, question) or None, answer or None); raises ValueError, also for an unknown task
+  or question type field.
 
   A row with an answer field is an answer row (and also a question row if it names an image);
   any other row is a question row and needs image and text.
   """
+  explicit_task(row)
+  question_type(row)
   qid = get_text(row, QID_KEYS, "question_id")
   has_answer = first_key(row, ANSWER_KEYS) is not None
   has_question = not has_answer or first_key(row, IMAGE_KEYS) is not None
@@ -234,9 +280,9 @@ def parse_test_jsonl(path: epath.PathLike, policy: RecordPolicy) -> list[QARecor
       policy.reject(path, f"line {lineno} question_id={_qid(row)!r}", e.args[0])
       continue
     if question is not None:
-      questions[qid] = (lineno, question)
+      questions[qid] = (lineno, question, row)
     if answer is not None:
-      answers[qid] = (lineno, answer)
+      answers[qid] = (lineno, answer, row)
   return _pair(path, questions, answers, policy)
 
 
@@ -244,14 +290,22 @@ def _pair(path: epath.Path, questions: dict, answers: dict, policy: RecordPolicy
   for qid in answers.keys() - questions.keys():
     policy.reject(path, f"line {answers[qid][0]} question_id={qid!r}", "answer without question")
   records = []
-  for qid, (lineno, (image, instruction)) in questions.items():
+  for qid, (lineno, (image, instruction), row) in questions.items():
     label = f"line {lineno} question_id={qid!r}"
     if qid not in answers:
       policy.reject(path, label, "question without answer")
       continue
+    answer_row = answers[qid][2]
+    fields = [r for r in (row, answer_row) if first_key(r, TASK_KEYS) or first_key(r, TYPE_KEYS)]
+    tasks = {explicit_task(r) for r in fields} - {None}
+    kinds = {question_type(r) for r in fields} - {""}
+    if len(tasks) > 1 or len(kinds) > 1:
+      policy.reject(path, label, f"question and answer rows disagree on task {sorted(tasks)} or type "
+                    f"{sorted(kinds)} (answer on line {answers[qid][0]})")
+      continue
     records.append(QARecord(key=f"{path.stem}/{qid}", image=image, source=path.stem,
                             instruction=instruction, answer=answers[qid][1], file=str(path),
-                            label=label))
+                            label=label, task=next(iter(tasks), None), type=next(iter(kinds), "")))
   return records
 
 
@@ -311,34 +365,51 @@ _GROUNDING = re.compile(r"\b(bounding box(es)?|bbox|coordinates?|locate|locali[s
 _CAPTION = re.compile(r"\b(describe|description|caption|summari[sz]e)|\[caption\]|"
                       r"what (does|do) (this|the) (image|picture|photo|scene) "
                       r"(show|depict|contain)", re.I)
+_DETAIL = re.compile(r"\b(in detail|detailed|details|thorough(ly)?|comprehensive(ly)?|elaborate|"
+                     r"in depth|at length)\b", re.I)
 _OTHER = re.compile(r"\b(classify|classification|categor(y|ize|ise)|scene type)\b", re.I)
 _QUESTION = re.compile(r"^(what|which|how|is|are|does|do|can|was|were|where|who|why|when|has|"
                        r"have|count)\b", re.I)
 _SOURCE_HINTS = (("caption", "caption"), ("rsvg", "grounding"), ("vqa", "vqa"),
-                 ("floodnet", "vqa"))
+                 ("floodnet", "vqa"), ("detail", "description"), ("conversation", "conversation"),
+                 ("reasoning", "conversation"))
 
 
-def detect_task(instruction: str, answer: str, source: str = "") -> str:
-  """caption / vqa / grounding / other, from boxes, instruction wording, then the source name.
+def _words(text: str) -> int:
+  return len(text.split())
+
+
+def detect_task(instruction: str, answer: str, source: str = "", turn: int = 0) -> str:
+  """One of TASKS, from boxes, instruction wording, answer length, then the source name.
 
   Order: a box in the answer or instruction that `marks_grounding`, or grounding words -> grounding;
-  caption words -> caption; classification words -> other; a question (ends with '?' or starts
-  with a question word) -> vqa; a source name containing caption / rsvg / vqa / floodnet -> that
-  task; else other.
+  caption words -> description with detail words ("in detail", ...) or an answer of DESCRIPTION_WORDS or
+  more, else caption; classification words -> other; a question (ends with '?' or starts with a question
+  word) -> vqa, or conversation when answered in FREE_FORM_WORDS or more; a source name containing caption /
+  rsvg / vqa / floodnet / detail / conversation / reasoning -> that task; else other. A conversation turn
+  after the first (`turn` > 0) is a followup: its question may need the turns before it.
   """
   boxes = find_boxes(answer) + find_boxes(instruction)
   if any(marks_grounding(b, source) for b in boxes) or _GROUNDING.search(instruction):
     return "grounding"
   if _CAPTION.search(instruction):
-    return "caption"
+    detailed = _DETAIL.search(instruction) or _words(answer) >= DESCRIPTION_WORDS
+    return "description" if detailed else "caption"
   if _OTHER.search(instruction):
     return "other"
+  task = None
   if instruction.rstrip().endswith("?") or _QUESTION.match(instruction):
-    return "vqa"
-  for hint, task in _SOURCE_HINTS:
-    if hint in source.lower():
-      return task
-  return "other"
+    task = "conversation" if _words(answer) >= FREE_FORM_WORDS else "vqa"
+  task = task or next((t for hint, t in _SOURCE_HINTS if hint in source.lower()), "other")
+  return "followup" if task == "conversation" and turn > 0 else task
+
+
+def record_task(record: QARecord) -> str:
+  """The task of `record`: its explicit task field (a conversation turn after the first is a followup),
+  else `detect_task`."""
+  if record.task is not None:
+    return "followup" if record.task == "conversation" and record.turn > 0 else record.task
+  return detect_task(record.instruction, record.answer, record.source, record.turn)
 
 
 def record_boxes(record: QARecord, image_size: tuple[int, int], bracket_scale: str = "auto",
@@ -348,7 +419,7 @@ def record_boxes(record: QARecord, image_size: tuple[int, int], bracket_scale: s
   Records of other tasks (`task`, else `detect_task`) have none: their bracketed numbers are data.
   Raises ValueError for an inverted or out-of-range box.
   """
-  task = task or detect_task(record.instruction, record.answer, record.source)
+  task = task or record_task(record)
   if task != "grounding":
     return []
   boxes = parse_boxes(record.answer, image_size, bracket_scale)

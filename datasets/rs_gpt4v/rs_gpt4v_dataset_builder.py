@@ -6,6 +6,7 @@ from typing import Any, Iterator
 
 from absl import logging
 from etils import epath
+import numpy as np
 import tensorflow_datasets as tfds
 
 from rsvlm_datasets import caption_formats
@@ -28,6 +29,8 @@ def _qa_features() -> tfds.features.FeaturesDict:
       "image_id": tfds.features.Text(),
       "source": tfds.features.Text(),
       "task": tfds.features.ClassLabel(names=fmt.TASKS),
+      "turn": tfds.features.Scalar(np.int32),  # Index of the pair in its conversation (0: the first).
+      "type": tfds.features.Text(),  # The question type field ("" without one).
       "instruction": tfds.features.Text(),
       "answer": tfds.features.Text(),
       "boxes": tfds.features.Sequence(tfds.features.BBoxFeature()),
@@ -37,8 +40,10 @@ def _qa_features() -> tfds.features.FeaturesDict:
 class Builder(tfds.core.GeneratorBasedBuilder):
   """RS-GPT4V: one example per (instruction, answer) pair, or per image in `captions` configs."""
 
-  VERSION = tfds.core.Version("1.0.0")
-  RELEASE_NOTES = {"1.0.0": "Initial release."}
+  VERSION = tfds.core.Version("1.1.0")
+  RELEASE_NOTES = {"1.0.0": "Initial release.",
+                   "1.1.0": "Tasks description, conversation and followup; task and type fields read; features "
+                            "turn and type; skipped records counted by reason."}
   BUILDER_CONFIGS = [
       RsGpt4vConfig(name="default", description="All QA pairs; a bad record stops the build."),
       RsGpt4vConfig(name="lenient", skip_bad_records=True,
@@ -66,12 +71,14 @@ class Builder(tfds.core.GeneratorBasedBuilder):
     return self.dataset_info_from_configs(
         features=caption_formats.caption_features() if captions else _qa_features(),
         homepage="https://arxiv.org/abs/2406.12479",
-        metadata=tfds.core.MetadataDict(skipped_records=[], task_counts={}, malformed_boxes=[]))
+        metadata=tfds.core.MetadataDict(skipped_records=[], skipped_counts={}, task_counts={},
+                                        malformed_boxes=[]))
 
   def _split_generators(self, dl_manager: tfds.download.DownloadManager):
     manual_dir = epath.Path(dl_manager.manual_dir)
     policy = caption_formats.RecordPolicy(self.builder_config.skip_bad_records)
     self.info.metadata["skipped_records"] = policy.skipped  # Filled while examples are generated.
+    self.info.metadata["skipped_counts"] = policy.counts  # {reason: number}, likewise.
     self.info.metadata["malformed_boxes"] = []  # Likewise: {"file", "record", "text"} per fragment.
     splits = {"train": _read(sorted((manual_dir / "train").glob("*.json")),
                              fmt.parse_train_json, policy),
@@ -161,7 +168,7 @@ def _qa_examples(items, load, policy, counts, bracket_scale,
     loaded = load(path, record)
     if loaded is None:
       continue
-    task = fmt.detect_task(record.instruction, record.answer, record.source)
+    task = fmt.record_task(record)
     try:
       boxes = fmt.record_boxes(record, loaded[1], bracket_scale, task)
     except ValueError as e:
@@ -173,7 +180,8 @@ def _qa_examples(items, load, policy, counts, bracket_scale,
         malformed.append({"file": record.file, "record": record.label, "text": text})
     counts[task] += 1
     yield record.key, {"image": loaded[0], "image_id": image_id, "source": record.source,
-                       "task": task, "instruction": record.instruction, "answer": record.answer,
+                       "task": task, "turn": record.turn, "type": record.type,
+                       "instruction": record.instruction, "answer": record.answer,
                        "boxes": [tfds.features.BBox(*b) for b in boxes]}
 
 
@@ -181,7 +189,7 @@ def _caption_examples(items, load, counts) -> Iterator[tuple[str, dict]]:
   """One example per image with the answers of its caption rows as `captions`."""
   groups = collections.defaultdict(list)
   for record, path, image_id in items:
-    if fmt.detect_task(record.instruction, record.answer, record.source) == "caption":
+    if fmt.record_task(record) == "caption":
       groups[(image_id, path)].append(record)
   for (image_id, path), records in groups.items():
     loaded = load(path, records[0])

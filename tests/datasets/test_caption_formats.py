@@ -280,7 +280,12 @@ def test_box_scale_override_and_errors():
 
 
 @pytest.mark.parametrize("instruction, answer, source, task", [
-    ("Describe the image in detail.", "Many planes.", "", "caption"),
+    ("Describe the image in detail.", "Many planes.", "", "description"),
+    ("Describe the image.", " ".join(["word"] * 40), "", "description"),
+    ("Describe the image.", " ".join(["word"] * 39), "", "caption"),
+    ("Why is the harbor busy?", " ".join(["word"] * 20), "", "conversation"),
+    ("Why is the harbor busy?", " ".join(["word"] * 19), "", "vqa"),
+    ("Tell me more.", "ok", "LLaVA-conversation", "conversation"),
     ("Write a short caption for this image.", "A port.", "", "caption"),
     ("What does this image show?", "A port.", "", "caption"),
     ("Is there a road?", "yes", "RSVQA-LR", "vqa"),
