@@ -7,7 +7,8 @@ the field reports it (`bin_answer`: RSVQA-LR counts and RSVQA-HR areas; other an
 answer beside it.
 
 Bad records (the bad-record policy of `caption_formats`: the build stops naming the file and the record, or
-with `skip_bad_records` the record is skipped, logged and listed in `info.metadata["skipped_records"]`): an
+with `skip_bad_records` the record is skipped, logged, listed in `info.metadata["skipped_records"]` and counted by
+reason in `info.metadata["skipped_counts"]`): an
 answer whose question is in no record of the split (an answer without its question), a question of an unknown
 type, a question without an active answer or with several, an answer that is not in its question's
 `answers_ids`, a count or area that is not a whole number, a missing field, a non-integer or duplicate id, a
@@ -237,12 +238,13 @@ class RsvqaBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
   def _info(self) -> tfds.core.DatasetInfo:
     return self.dataset_info_from_configs(
         features=vqa_features(), homepage=self.HOMEPAGE,
-        metadata=tfds.core.MetadataDict(skipped_records=[], inactive={}, type_counts={}))
+        metadata=tfds.core.MetadataDict(skipped_records=[], skipped_counts={}, inactive={}, type_counts={}))
 
   def _split_generators(self, dl_manager: tfds.download.DownloadManager):
     manual_dir = epath.Path(dl_manager.manual_dir)
     policy = RecordPolicy(self.builder_config.skip_bad_records)
     self.info.metadata["skipped_records"] = policy.skipped  # Filled while examples are generated.
+    self.info.metadata["skipped_counts"] = policy.counts  # {reason: number}, likewise.
     splits = {}
     for split, name in self.SPLITS.items():
       questions = manual_dir / f"{self.FILE_PREFIX}_{name}_questions.json"

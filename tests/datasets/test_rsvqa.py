@@ -142,6 +142,7 @@ def test_build_metadata_and_bad_image(tmp_path):
                       "LR_split_test_questions.json)"),
                      ("questions[0] id=10", "image not found"),
                      ("questions[1] id=11", "image not found")]
+  assert builder.info.metadata["skipped_counts"] == {"answer without its question": 1, "image not found": 2}
   assert builder.info.metadata["inactive"]["train"] == {"inactive questions": 1, "inactive answers": 1}
   assert set(builder.info.splits) == {"train", "test"}  # Nothing left of validation: not written empty.
   source = builder.as_data_source(split="train")
