@@ -26,7 +26,7 @@ from rsvlm_datasets.synthetic_scenes import scene_generator as gen
 VQA_TYPES = ("presence", "count", "colour", "position")
 COUNT_BINS = ("0", "1", "2", "3", "4", "between 5 and 9", "10 or more")
 ONE_COLOUR = ("tree", "storage_tank")  # Drawn in one colour only.
-MAX_PER_TYPE = {"presence": 2, "count": 2, "colour": 2, "position": 2}
+MAX_PER_TYPE = {"count": 2, "colour": 2, "position": 2}  # Presence: one yes and one no.
 MAX_REFER = 3
 LARGEST_RATIO = 1.5  # "the largest X": at least this many times the area of the next largest X.
 _RELATIONS = {  # word -> (axis of the box coordinates (0 = y, 1 = x), whether the subject comes first).
