@@ -241,14 +241,11 @@ def read_jsonl(path: epath.Path, policy: RecordPolicy) -> Iterator[tuple[int, di
 
 
 def _split_row(row: dict) -> tuple[str, Optional[tuple[str, str]], Optional[str]]:
-  """(question_id, (image, question) or None, answer or None); raises ValueError, also for an unknown task
-  or question type field.
+  """(question_id, (image, question) or None, answer or None); raises ValueError.
 
   A row with an answer field is an answer row (and also a question row if it names an image);
   any other row is a question row and needs image and text.
   """
-  explicit_task(row)
-  question_type(row)
   qid = get_text(row, QID_KEYS, "question_id")
   has_answer = first_key(row, ANSWER_KEYS) is not None
   has_question = not has_answer or first_key(row, IMAGE_KEYS) is not None
@@ -286,6 +283,23 @@ def parse_test_jsonl(path: epath.PathLike, policy: RecordPolicy) -> list[QARecor
   return _pair(path, questions, answers, policy)
 
 
+def _task_and_type(question_row: dict, answer_row: dict, answer_line: int) -> tuple[Optional[str], str]:
+  """The explicit task and the question type of a pair, from its question row or its answer row (the same
+  row for a combined one); ValueError for an unknown one or when the two rows disagree."""
+  tasks, kinds = set(), set()
+  for row, where in ((question_row, ""), (answer_row, f" (answer row, line {answer_line})")):
+    try:
+      tasks.add(explicit_task(row))
+      kinds.add(question_type(row))
+    except ValueError as e:
+      raise ValueError(e.args[0] + where) from None
+  tasks, kinds = tasks - {None}, kinds - {""}
+  if len(tasks) > 1 or len(kinds) > 1:
+    raise ValueError(f"question and answer rows disagree on the task {sorted(tasks)} or the type {sorted(kinds)} "
+                     f"(answer row, line {answer_line})")
+  return next(iter(tasks), None), next(iter(kinds), "")
+
+
 def _pair(path: epath.Path, questions: dict, answers: dict, policy: RecordPolicy) -> list[QARecord]:
   for qid in answers.keys() - questions.keys():
     policy.reject(path, f"line {answers[qid][0]} question_id={qid!r}", "answer without question")
@@ -295,17 +309,14 @@ def _pair(path: epath.Path, questions: dict, answers: dict, policy: RecordPolicy
     if qid not in answers:
       policy.reject(path, label, "question without answer")
       continue
-    answer_row = answers[qid][2]
-    fields = [r for r in (row, answer_row) if first_key(r, TASK_KEYS) or first_key(r, TYPE_KEYS)]
-    tasks = {explicit_task(r) for r in fields} - {None}
-    kinds = {question_type(r) for r in fields} - {""}
-    if len(tasks) > 1 or len(kinds) > 1:
-      policy.reject(path, label, f"question and answer rows disagree on task {sorted(tasks)} or type "
-                    f"{sorted(kinds)} (answer on line {answers[qid][0]})")
+    try:
+      task, kind = _task_and_type(row, answers[qid][2], answers[qid][0])
+    except ValueError as e:
+      policy.reject(path, label, e.args[0])
       continue
     records.append(QARecord(key=f"{path.stem}/{qid}", image=image, source=path.stem,
                             instruction=instruction, answer=answers[qid][1], file=str(path),
-                            label=label, task=next(iter(tasks), None), type=next(iter(kinds), "")))
+                            label=label, task=task, type=kind))
   return records
 
 

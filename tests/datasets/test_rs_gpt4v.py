@@ -55,6 +55,24 @@ def test_explicit_task_field_wins_and_a_later_conversation_turn_is_a_followup(tm
   assert [fmt.record_task(r) for r in records] == ["conversation", "followup"]
 
 
+def test_test_rows_task_and_type_from_either_row_and_named_once_when_bad(tmp_path):
+  path = tmp_path / "RSVQA-LR.jsonl"
+  rows = [{"question_id": 1, "image": "a.png", "text": "Is there a road?", "type": "presence"},
+          {"question_id": 1, "answer": "yes", "task": "VQA"},
+          {"question_id": 2, "image": "a.png", "text": "Is it urban?"}, {"question_id": 2, "answer": "no", "task": "x"},
+          {"question_id": 3, "image": "a.png", "text": "Any water?", "type": "presence"},
+          {"question_id": 3, "answer": "no", "type": "count"}]
+  path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+  policy = cf.RecordPolicy(skip_bad_records=True)
+  [record] = fmt.parse_test_jsonl(path, policy)
+  assert (record.key, record.task, record.type, fmt.record_task(record)) == ("RSVQA-LR/1", "vqa", "presence", "vqa")
+  assert [(s["record"], s["reason"].split(" (")[0]) for s in policy.skipped] == [
+      ("line 3 question_id='2'", "unknown task 'x'"),
+      ("line 5 question_id='3'", "question and answer rows disagree on the task [] or the type ['count', 'presence']")]
+  assert "(answer row, line 4)" in policy.skipped[0]["reason"]
+  assert policy.counts == {"unknown task": 1, "question and answer rows disagree on the task or the type": 1}
+
+
 def _add_bad_records(m, only=None):
   """One of each (or only the one named): an answer without its question, an unknown task, an unknown question
   type, a box outside the image."""
